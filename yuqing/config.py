@@ -1,0 +1,463 @@
+"""Typed configuration: the hospital, its sources, its contingency plan and channels.
+
+Config is a directory of YAML files, validated once into frozen pydantic objects and
+passed to whatever needs it. Errors name the file, the field and what was expected.
+Secrets never sit in the files: a secret field must be written as ``${ENV_VAR}``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG_DIR = REPO_ROOT / "config"
+DATA_DIR = REPO_ROOT / "data"
+
+CONFIG_FILES = ("settings", "hospital", "sources", "plan", "channels")
+ENV_REF = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+LEVELS = ("IV", "III", "II", "I")  # lowest to highest: 一般, 较大, 重大, 特别重大
+LEVEL_NAMES = {"IV": "一般", "III": "较大", "II": "重大", "I": "特别重大"}
+
+
+class ConfigError(Exception):
+    """A config problem a hospital's IT staff can fix from the message alone."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def level_rank(level: str) -> int:
+    """Order levels so IV < III < II < I."""
+    return LEVELS.index(level)
+
+
+# --- settings.yaml ---------------------------------------------------------------
+
+
+class Schedules(_Model):
+    analysis_minutes: int = Field(5, ge=1, description="How often new mentions are analysed.")
+    dispatch_seconds: int = Field(30, ge=5, description="How often the outbox is flushed.")
+    escalation_minutes: int = Field(1, ge=1, description="How often ack deadlines are checked.")
+    digest_cron: str = Field("0 8 * * mon", description="Weekly digest, crontab syntax.")
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("expected 5 crontab fields: minute hour day month day_of_week")
+        return value
+
+
+class CrawlSettings(_Model):
+    user_agent: str = "yuqing-monitor/0.1 (+hospital public-opinion monitor)"
+    contact: str = Field("", description="E-mail or URL site owners can reach you at.")
+    obey_robots: bool = True
+    timeout_seconds: int = Field(30, ge=1)
+    max_page_bytes: int = Field(5 * 1024 * 1024, ge=10_000)
+    per_domain_concurrency: int = Field(2, ge=1)
+    download_delay_seconds: float = Field(1.0, ge=0)
+    source_failure_alert_minutes: int = Field(
+        360, ge=1, description="Alert the operators when a source has failed this long."
+    )
+
+
+class Settings(_Model):
+    timezone: str = "Asia/Shanghai"
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default is a SQLite file in data/."
+    )
+    data_dir: Path = DATA_DIR
+    digest_dir: Path | None = None
+    schedules: Schedules = Schedules()
+    crawl: CrawlSettings = CrawlSettings()
+    event_window_hours: int = Field(72, ge=1)
+    operators: list[str] = Field(
+        default_factory=list, description="Recipient ids told about broken sources."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+# --- hospital.yaml ---------------------------------------------------------------
+
+
+class Hospital(_Model):
+    name: str = Field(min_length=2, description="Official name, e.g. 江城市第一人民医院.")
+    aliases: list[str] = Field(default_factory=list, description="Other names and abbreviations.")
+    departments: list[str] = Field(default_factory=list)
+    doctors: list[str] = Field(default_factory=list)
+    excluded: list[str] = Field(
+        default_factory=list, description="Look-alikes that are not us, e.g. 外市 的 '一院'."
+    )
+    context_words: list[str] = Field(
+        default_factory=list,
+        description="Words one of which must appear near a short, ambiguous alias.",
+    )
+    ambiguous_aliases: list[str] = Field(
+        default_factory=list,
+        description="Aliases (like 市一院) that only count with a context word nearby.",
+    )
+    risk_terms: dict[str, list[str]] = Field(
+        default_factory=dict, description="Extra crisis terms per risk category id."
+    )
+
+    @property
+    def names(self) -> list[str]:
+        """Every name that identifies the hospital, longest first so matches are greedy."""
+        return sorted({self.name, *self.aliases}, key=len, reverse=True)
+
+    @model_validator(mode="after")
+    def _ambiguous_are_aliases(self) -> Hospital:
+        unknown = [a for a in self.ambiguous_aliases if a not in self.aliases]
+        if unknown:
+            raise ValueError(f"ambiguous_aliases {unknown} must also be listed in aliases")
+        return self
+
+
+# --- sources.yaml ----------------------------------------------------------------
+
+SourceKind = Literal["rss", "search", "web", "reviews"]
+
+
+class Selectors(_Model):
+    """Per-site CSS/XPath overrides, only for sites the extractor gets wrong."""
+
+    links: str | None = None
+    next_page: str | None = None
+    title: str | None = None
+    body: str | None = None
+    author: str | None = None
+    published_at: str | None = None
+    item: str | None = None
+    rating: str | None = None
+
+
+class Source(_Model):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Stable id, e.g. people-health.")
+    name: str
+    kind: SourceKind
+    url: str = Field(description="Feed, list page, review page, or search template with {query}.")
+    tier: int = Field(3, ge=1, le=4, description="1 central media, 2 provincial, 3 local, 4 forums/reviews.")
+    interval_minutes: int = Field(30, ge=1)
+    enabled: bool = True
+    allowed_domains: list[str] = Field(default_factory=list)
+    obey_robots: bool | None = None
+    max_pages: int = Field(3, ge=1, le=100)
+    selectors: Selectors = Selectors()
+
+    @model_validator(mode="after")
+    def _search_template(self) -> Source:
+        if self.kind == "search" and "{query}" not in self.url:
+            raise ValueError("a search source's url must contain {query}")
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError("url must start with http:// or https://")
+        return self
+
+
+class Sources(_Model):
+    sources: list[Source] = Field(default_factory=list)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique(cls, value: list[Source]) -> list[Source]:
+        seen: set[str] = set()
+        for src in value:
+            if src.id in seen:
+                raise ValueError(f"duplicate source id {src.id!r}")
+            seen.add(src.id)
+        return value
+
+
+# --- plan.yaml -------------------------------------------------------------------
+
+
+class LevelRule(_Model):
+    """When an event reaches this level: any one of the thresholds that is set suffices."""
+
+    level: Literal["IV", "III", "II", "I"]
+    name: str = ""
+    min_negative_mentions: int | None = Field(None, ge=1)
+    min_mentions: int | None = Field(None, ge=1)
+    min_velocity_ratio: float | None = Field(None, gt=0)
+    min_source_tier: int | None = Field(None, ge=1, le=4, description="Reached tier this high (1 = central).")
+    risk_categories: list[str] = Field(default_factory=list)
+    require_crisis: bool = Field(True, description="Only events with at least one crisis mention.")
+    notify: list[str] = Field(description="Recipient or group ids.")
+    channels: list[Literal["email", "wecom"]] = Field(default_factory=lambda: ["email", "wecom"])
+    ack_minutes: int = Field(ge=1, description="Acknowledgement deadline.")
+    escalate_to: list[str] = Field(default_factory=list, description="Told when nobody acknowledges.")
+    repeat_minutes: int = Field(30, ge=1, description="Gap between escalation rounds.")
+
+
+class Plan(_Model):
+    name: str = "舆情应急预案"
+    levels: list[LevelRule]
+
+    @field_validator("levels")
+    @classmethod
+    def _one_per_level(cls, value: list[LevelRule]) -> list[LevelRule]:
+        names = [rule.level for rule in value]
+        if len(set(names)) != len(names):
+            raise ValueError("each level may appear only once")
+        if not value:
+            raise ValueError("at least one level is required")
+        return sorted(value, key=lambda r: level_rank(r.level))
+
+    def rule(self, level: str) -> LevelRule:
+        """The rule for one level."""
+        return next(r for r in self.levels if r.level == level)
+
+
+# --- channels.yaml ---------------------------------------------------------------
+
+
+class EmailChannel(_Model):
+    host: str
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = Field(description="From address.")
+    starttls: bool = False
+    ssl: bool = False
+    username: SecretStr | None = None
+    password: SecretStr | None = None
+    timeout_seconds: int = Field(20, ge=1)
+
+
+class WeComRobot(_Model):
+    """A WeCom group robot; its webhook key is a secret."""
+
+    key: SecretStr
+    base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    per_minute: int = Field(20, ge=1)
+
+
+class Recipient(_Model):
+    id: str
+    name: str
+    role: str = ""
+    email: str | None = None
+    wecom_robot: str | None = Field(None, description="Robot id this person's group is reached by.")
+    wecom_mention: str | None = Field(None, description="Mobile or userid to @ in the robot message.")
+
+
+class Group(_Model):
+    id: str
+    name: str
+    members: list[str]
+
+
+class Channels(_Model):
+    email: EmailChannel | None = None
+    wecom_robots: dict[str, WeComRobot] = Field(default_factory=dict)
+    recipients: list[Recipient] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list)
+    digest_to: list[str] = Field(default_factory=list, description="Recipient or group ids.")
+
+    def expand(self, ids: list[str]) -> list[Recipient]:
+        """Recipient and group ids to distinct recipients, in the order given."""
+        people = {r.id: r for r in self.recipients}
+        groups = {g.id: g for g in self.groups}
+        out: dict[str, Recipient] = {}
+        for ident in ids:
+            for member in groups[ident].members if ident in groups else [ident]:
+                out.setdefault(member, people[member])
+        return list(out.values())
+
+    def known_ids(self) -> set[str]:
+        """Every id a plan may name."""
+        return {r.id for r in self.recipients} | {g.id for g in self.groups}
+
+
+# --- the whole ---------------------------------------------------------------------
+
+
+class AppConfig(_Model):
+    settings: Settings
+    hospital: Hospital
+    sources: Sources
+    plan: Plan
+    channels: Channels
+    config_dir: Path
+
+    @property
+    def database_url(self) -> str:
+        """Environment beats file beats the SQLite default in data/."""
+        url = os.environ.get("YUQING_DATABASE_URL") or self.settings.database_url
+        return url or f"sqlite:///{self.settings.data_dir / 'yuqing.db'}"
+
+    def source(self, source_id: str) -> Source:
+        """One source by id, or a KeyError that names it."""
+        for src in self.sources.sources:
+            if src.id == source_id:
+                return src
+        raise KeyError(f"no source {source_id!r} in {self.config_dir / 'sources.yaml'}")
+
+
+def _interpolate(node: Any, env: dict[str, str], where: str, problems: list[str]) -> Any:
+    """Replace ${VAR} with the environment's value; a missing variable is a problem."""
+    if isinstance(node, dict):
+        return {k: _interpolate(v, env, f"{where}.{k}" if where else str(k), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, env, f"{where}[{i}]", problems) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+        match = ENV_REF.match(node.strip())
+        if not match:
+            problems.append(f"{where}: write a secret or variable as exactly ${{NAME}}, got {node!r}")
+            return node
+        name = match.group(1)
+        if name not in env:
+            problems.append(f"{where}: environment variable {name} is not set")
+            return ""
+        return env[name]
+    return node
+
+
+SECRET_FIELDS = {"password", "username", "key"}
+
+
+def _literal_secrets(node: Any, where: str, problems: list[str]) -> None:
+    """Secrets must be ${ENV} references, so they never end up in a file or a repo."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            path = f"{where}.{k}" if where else str(k)
+            if k in SECRET_FIELDS and isinstance(v, str) and v and not ENV_REF.match(v.strip()):
+                problems.append(f"{path}: secrets must come from the environment, write ${{SOME_VAR}}")
+            else:
+                _literal_secrets(v, path, problems)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _literal_secrets(v, f"{where}[{i}]", problems)
+
+
+def _read_yaml(path: Path, problems: list[str]) -> dict[str, Any]:
+    """One YAML file as a mapping; syntax errors name the line."""
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        problems.append(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}")
+        return {}
+    except UnicodeDecodeError:
+        problems.append(f"{path}: not UTF-8 text")
+        return {}
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        problems.append(f"{path}: expected a mapping of fields at the top level")
+        return {}
+    return data
+
+
+def _describe(path: Path, error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
+    """Pydantic errors as 'file: field.path: what was expected (got ...)'."""
+    lines = []
+    for err in error.errors():
+        loc = ".".join(str(p) for p in (*prefix, *err["loc"]))
+        got = err.get("input")
+        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+        lines.append(f"{path}: {loc or '(top level)'}: {err['msg']}{shown}")
+    return lines
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], path: Path, problems: list[str]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_describe(path, exc))
+        return None
+
+
+def _cross_check(cfg: AppConfig) -> list[str]:
+    """References between files: plan recipients exist, robots exist, categories exist."""
+    problems: list[str] = []
+    known = cfg.channels.known_ids()
+    plan_file = cfg.config_dir / "plan.yaml"
+    chan_file = cfg.config_dir / "channels.yaml"
+    for i, rule in enumerate(cfg.plan.levels):
+        for field in ("notify", "escalate_to"):
+            for ident in getattr(rule, field):
+                if ident not in known:
+                    problems.append(f"{plan_file}: levels[{i}].{field}: unknown recipient or group {ident!r}")
+        if "email" in rule.channels and cfg.channels.email is None:
+            problems.append(f"{plan_file}: levels[{i}].channels: email is used but {chan_file} has no email section")
+    for field in ("digest_to",):
+        for ident in getattr(cfg.channels, field):
+            if ident not in known:
+                problems.append(f"{chan_file}: {field}: unknown recipient or group {ident!r}")
+    for ident in cfg.settings.operators:
+        if ident not in known:
+            problems.append(f"{cfg.config_dir / 'settings.yaml'}: operators: unknown recipient or group {ident!r}")
+    people = {r.id for r in cfg.channels.recipients}
+    for i, group in enumerate(cfg.channels.groups):
+        for member in group.members:
+            if member not in people:
+                problems.append(f"{chan_file}: groups[{i}].members: unknown recipient {member!r}")
+    for i, person in enumerate(cfg.channels.recipients):
+        if person.wecom_robot and person.wecom_robot not in cfg.channels.wecom_robots:
+            problems.append(f"{chan_file}: recipients[{i}].wecom_robot: unknown robot {person.wecom_robot!r}")
+    return problems
+
+
+def load_config(config_dir: Path | str | None = None, env: dict[str, str] | None = None) -> AppConfig:
+    """Read and validate every file in the config directory, reporting all problems at once."""
+    directory = Path(config_dir or os.environ.get("YUQING_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
+    env = dict(os.environ if env is None else env)
+    problems: list[str] = []
+    if not directory.is_dir():
+        raise ConfigError([f"{directory}: config directory does not exist"])
+    if not (directory / "hospital.yaml").exists():
+        problems.append(f"{directory / 'hospital.yaml'}: missing; it names the hospital to monitor")
+    if not (directory / "plan.yaml").exists():
+        problems.append(f"{directory / 'plan.yaml'}: missing; it holds the contingency plan levels")
+    parsed = {}
+    models = {"settings": Settings, "hospital": Hospital, "sources": Sources, "plan": Plan, "channels": Channels}
+    for name in CONFIG_FILES:
+        path = directory / f"{name}.yaml"
+        raw = _read_yaml(path, problems)
+        file_problems: list[str] = []
+        _literal_secrets(raw, "", file_problems)
+        raw = _interpolate(raw, env, "", file_problems)
+        problems.extend(f"{path}: {p}" for p in file_problems)
+        if file_problems:
+            continue
+        if name == "settings" and "data_dir" in raw:
+            raw["data_dir"] = (directory / raw["data_dir"]).resolve()
+        parsed[name] = _validate(models[name], raw, path, problems)
+    if problems:
+        raise ConfigError(problems)
+    cfg = AppConfig(config_dir=directory, **parsed)
+    problems = _cross_check(cfg)
+    if problems:
+        raise ConfigError(problems)
+    return cfg

@@ -1,0 +1,272 @@
+"""The store's tables: sources, mentions, events, incidents, the outbox and the audit log.
+
+Every datetime is stored as naive UTC and handed back aware (UTC), whatever the backend.
+Schema changes go through Alembic migrations in yuqing/migrations.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC in Python, naive UTC in the database, identical on SQLite and PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SourceState(Base):
+    """What the crawler remembers about a source between polls, and its health."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(Text)
+    tier: Mapped[int] = mapped_column(Integer, default=3)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    newest_key: Mapped[str | None] = mapped_column(String(500), doc="Newest review already stored.")
+    last_fetch_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None]
+    health_alerted_at: Mapped[datetime | None]
+    pages_fetched: Mapped[int] = mapped_column(Integer, default=0)
+    mentions_found: Mapped[int] = mapped_column(Integer, default=0)
+    not_modified: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Mention(Base):
+    """A page, post or review that names the hospital: one story, however many URLs carry it."""
+
+    __tablename__ = "mentions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text, doc="Canonical URL where it was first seen.")
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"))
+    kind: Mapped[str] = mapped_column(String(20), default="news", doc="news, post or review.")
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str | None] = mapped_column(String(200))
+    rating: Mapped[float | None] = mapped_column(Float)
+    published_at: Mapped[datetime | None]
+    fetched_at: Mapped[datetime]
+    content_hash: Mapped[str] = mapped_column(String(64), doc="Hash of normalised text: exact copies.")
+    matched_names: Mapped[list[Any]] = mapped_column(default=list, doc="Which hospital names matched.")
+    match_context: Mapped[str] = mapped_column(Text, default="", doc="The words around the first match.")
+    # analysis
+    analyzed_at: Mapped[datetime | None]
+    sentiment: Mapped[float | None] = mapped_column(Float, doc="P(positive).")
+    negative: Mapped[bool | None] = mapped_column(Boolean)
+    crisis: Mapped[bool | None] = mapped_column(Boolean)
+    risk_categories: Mapped[list[Any]] = mapped_column(default=list)
+    risk_terms: Mapped[list[Any]] = mapped_column(default=list)
+    simhash: Mapped[int | None] = mapped_column(BigInteger)
+    repost_of_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+
+    urls: Mapped[list[MentionURL]] = relationship(back_populates="mention", cascade="all, delete-orphan")
+    event: Mapped[Event | None] = relationship(back_populates="mentions", foreign_keys=[event_id])
+
+    __table_args__ = (
+        Index("ix_mentions_content_hash", "content_hash"),
+        Index("ix_mentions_analyzed_at", "analyzed_at"),
+        Index("ix_mentions_event_id", "event_id"),
+        Index("ix_mentions_fetched_at", "fetched_at"),
+    )
+
+    @property
+    def when(self) -> datetime:
+        """Publication time where known, else when we fetched it."""
+        return self.published_at or self.fetched_at
+
+
+class MentionURL(Base):
+    """Every URL and source a mention was seen at: reposts are the norm in Chinese media."""
+
+    __tablename__ = "mention_urls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    url_key: Mapped[str] = mapped_column(String(64), doc="sha256 of the canonical URL, for the unique index.")
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"))
+    seen_at: Mapped[datetime]
+
+    mention: Mapped[Mention] = relationship(back_populates="urls")
+
+    __table_args__ = (UniqueConstraint("url_key", name="uq_mention_urls_url_key"),)
+
+
+class Event(Base):
+    """Mentions of one story grouped over a sliding window, with the measures the plan uses."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    headline: Mapped[str] = mapped_column(Text, default="")
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    mention_count: Mapped[int] = mapped_column(Integer, default=0)
+    negative_count: Mapped[int] = mapped_column(Integer, default=0)
+    crisis_count: Mapped[int] = mapped_column(Integer, default=0)
+    source_count: Mapped[int] = mapped_column(Integer, default=0)
+    repost_count: Mapped[int] = mapped_column(Integer, default=0)
+    velocity: Mapped[float] = mapped_column(Float, default=0.0, doc="Mentions per hour, last hours.")
+    baseline: Mapped[float] = mapped_column(Float, default=0.0, doc="The hospital's usual mentions per hour.")
+    top_tier: Mapped[int] = mapped_column(Integer, default=4, doc="Highest (lowest number) tier reached.")
+    risk_categories: Mapped[list[Any]] = mapped_column(default=list)
+    keywords: Mapped[list[Any]] = mapped_column(default=list)
+    updated_at: Mapped[datetime]
+
+    mentions: Mapped[list[Mention]] = relationship(back_populates="event", foreign_keys="Mention.event_id")
+    incidents: Mapped[list[Incident]] = relationship(back_populates="event")
+
+    __table_args__ = (Index("ix_events_last_seen", "last_seen"),)
+
+    @property
+    def velocity_ratio(self) -> float:
+        """How many times the usual rate this event is running at."""
+        return self.velocity / self.baseline if self.baseline > 0 else self.velocity
+
+
+class Incident(Base):
+    """The plan's response to an event: opened once, raised, acknowledged, resolved."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    level: Mapped[str] = mapped_column(String(4))
+    status: Mapped[str] = mapped_column(String(20), default="open", doc="open, acknowledged, resolved.")
+    reason: Mapped[str] = mapped_column(Text, default="", doc="Why this level, in words.")
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ack_deadline: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    responded_at: Mapped[datetime | None] = mapped_column(doc="First public response.")
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    next_escalation_at: Mapped[datetime | None]
+
+    event: Mapped[Event] = relationship(back_populates="incidents")
+    transitions: Mapped[list[IncidentTransition]] = relationship(
+        back_populates="incident", order_by="IncidentTransition.id", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (Index("ix_incidents_status", "status"),)
+
+
+class IncidentTransition(Base):
+    """Every change of an incident, who made it and why: the record a review meeting reads."""
+
+    __tablename__ = "incident_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(30), doc="opened, raised, acknowledged, escalated, responded, resolved.")
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    from_level: Mapped[str | None] = mapped_column(String(4))
+    to_level: Mapped[str] = mapped_column(String(4))
+    actor: Mapped[str] = mapped_column(String(200), default="system")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    incident: Mapped[Incident] = relationship(back_populates="transitions")
+
+
+class OutboxMessage(Base):
+    """A message to send: written with the change that caused it, sent later, retried, never lost."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(200), doc="Same key, same message: enqueue is idempotent.")
+    channel: Mapped[str] = mapped_column(String(20), doc="email or wecom.")
+    recipient: Mapped[str] = mapped_column(String(200), doc="Recipient id, or robot id for WeCom.")
+    address: Mapped[str] = mapped_column(String(300), doc="E-mail address or robot id.")
+    purpose: Mapped[str] = mapped_column(String(20), doc="alert, escalation, digest, operator.")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    status: Mapped[str] = mapped_column(String(20), default="pending", doc="pending, sent, dead.")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("dedup_key", name="uq_outbox_dedup_key"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+    )
+
+
+class AuditEntry(Base):
+    """Who did what, when: acknowledgements, config checks, sends, failures."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200), default="system")
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+
+class DigestRun(Base):
+    """One weekly digest: rendered once, then sent; a restart does not send it twice."""
+
+    __tablename__ = "digests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    created_at: Mapped[datetime]
+    path: Mapped[str] = mapped_column(Text)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (UniqueConstraint("period_start", name="uq_digests_period_start"),)
