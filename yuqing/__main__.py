@@ -1,0 +1,5 @@
+"""Allow `python -m yuqing`."""
+
+from yuqing.cli import main
+
+main()

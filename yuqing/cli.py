@@ -1,0 +1,371 @@
+"""The `yuqing` command: every stage by hand, the daemon, one cron tick, and the demo."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from yuqing.config import ConfigError, load_config
+
+log = logging.getLogger("yuqing")
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    """Log lines to stderr so stdout stays clean for JSON contracts."""
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("scrapy", "jieba", "apscheduler.executors", "twisted", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+class Ctx:
+    """Lazily loaded config, store and runtime: commands that need none of them start fast."""
+
+    def __init__(self, config_dir: Path | None):
+        self.config_dir = config_dir
+        self._cfg: Any = None
+        self._rt: Any = None
+
+    @property
+    def cfg(self) -> Any:
+        if self._cfg is None:
+            try:
+                self._cfg = load_config(self.config_dir)
+            except ConfigError as err:
+                raise click.ClickException("config is not valid:\n  " + "\n  ".join(err.problems)) from None
+        return self._cfg
+
+    def runtime(self) -> Any:
+        """Config, migrated store and clock; refuses an un-migrated database."""
+        if self._rt is None:
+            from yuqing.jobs import Runtime
+            from yuqing.store import NotMigrated, Store
+
+            try:
+                store = Store(self.cfg.database_url)
+            except NotMigrated as err:
+                raise click.ClickException(str(err)) from None
+            self._rt = Runtime(cfg=self.cfg, store=store)
+        return self._rt
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-c", "--config", "config_dir", type=click.Path(file_okay=False, path_type=Path),
+              envvar="YUQING_CONFIG_DIR", help="Config directory (default: ./config, or $YUQING_CONFIG_DIR).")
+@click.option("-v", "--verbose", count=True, help="More log detail (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.version_option(package_name="yuqing")
+@click.pass_context
+def main(ctx: click.Context, config_dir: Path | None, verbose: int, quiet: bool) -> None:
+    """yuqing (舆情): public-opinion monitoring and crisis response for a hospital.
+
+    Collect mentions (crawl), score and group them (analyze), alert the crisis group by
+    its contingency plan (dispatch, incidents), and send the weekly digest. Run it as a
+    daemon (run) or from system cron (tick). Try `yuqing demo` first.
+    """
+    _setup_logging(verbose, quiet)
+    ctx.obj = Ctx(config_dir)
+
+
+# --- setup ----------------------------------------------------------------------
+
+
+@main.command("check-config")
+@pass_ctx
+def check_config(c: Ctx) -> None:
+    """Validate every config file; list each problem with its file and field; exit 1 if any."""
+    cfg = c.cfg
+    from analysis.risk import load_lexicon
+
+    try:
+        load_lexicon(extra=cfg.hospital.risk_terms)
+    except ValueError as err:
+        raise click.ClickException(f"{cfg.config_dir / 'hospital.yaml'}: risk_terms: {err}") from None
+    enabled = [s for s in cfg.sources.sources if s.enabled]
+    click.echo(f"config OK: {cfg.config_dir}")
+    click.echo(f"  hospital: {cfg.hospital.name} ({len(cfg.hospital.names)} names, "
+               f"{len(cfg.hospital.excluded)} excluded look-alikes)")
+    click.echo(f"  sources: {len(enabled)} enabled of {len(cfg.sources.sources)}")
+    click.echo(f"  plan: {cfg.plan.name}: levels {', '.join(r.level for r in cfg.plan.levels)}")
+    click.echo(f"  recipients: {len(cfg.channels.recipients)}, groups: {len(cfg.channels.groups)}, "
+               f"WeCom robots: {len(cfg.channels.wecom_robots)}, e-mail: {'yes' if cfg.channels.email else 'no'}")
+    click.echo(f"  database: {_shown_url(cfg.database_url)}")
+
+
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@main.command()
+@pass_ctx
+def migrate(c: Ctx) -> None:
+    """Create or upgrade the database schema (run after every upgrade of yuqing)."""
+    from yuqing.store import make_engine, schema_status, upgrade
+
+    url = c.cfg.database_url
+    upgrade(url)
+    current, head = schema_status(make_engine(url))
+    click.echo(f"database {_shown_url(url)} is at schema revision {current} (head {head})")
+
+
+# --- stages ---------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("source_ids", nargs=-1)
+@click.option("--due", is_flag=True, help="Only sources whose interval has passed.")
+@pass_ctx
+def crawl(c: Ctx, source_ids: tuple[str, ...], due: bool) -> None:
+    """Crawl sources now (all enabled ones, or the SOURCE_IDS given) and store new mentions."""
+    from crawler.runner import crawl_sources
+    from yuqing.jobs import due_sources, sync_sources
+
+    rt = c.runtime()
+    sync_sources(rt)
+    for sid in source_ids:
+        try:
+            rt.cfg.source(sid)
+        except KeyError as err:
+            raise click.ClickException(str(err.args[0])) from None
+    ids = list(source_ids) or (due_sources(rt) if due else [s.id for s in rt.cfg.sources.sources if s.enabled])
+    if not ids:
+        click.echo("no sources to crawl")
+        return
+    report = crawl_sources(rt.cfg, ids, store_url=rt.store.url)
+    click.echo(str(report))
+
+
+@main.command()
+@pass_ctx
+def analyze(c: Ctx) -> None:
+    """Score new mentions, group them into events, and open or raise incidents."""
+    from yuqing.jobs import analyze as run_analysis
+
+    rt = c.runtime()
+    with click.progressbar(length=1, label="analysing", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        report, changes = run_analysis(rt, progress=progress)
+    click.echo(str(report))
+    for change in changes:
+        click.echo(str(change))
+
+
+@main.command()
+@pass_ctx
+def dispatch(c: Ctx) -> None:
+    """Escalate overdue incidents, then send everything due in the outbox."""
+    from yuqing.jobs import dispatch as run_dispatch
+    from yuqing.jobs import escalate
+
+    rt = c.runtime()
+    escalate(rt)
+    click.echo(str(run_dispatch(rt)))
+
+
+@main.command()
+@click.option("--period-end", type=click.DateTime(), help="End of the week (local time); default: the last digest time.")
+@pass_ctx
+def digest(c: Ctx, period_end: datetime | None) -> None:
+    """Build the weekly digest (once per week) and queue it for its recipients."""
+    from yuqing.jobs import digest as run_digest
+
+    rt = c.runtime()
+    end = _local(rt.cfg, period_end) if period_end else None
+    run = run_digest(rt, period_end=end)
+    click.echo(f"digest for {run.period_start:%Y-%m-%d} – {run.period_end:%Y-%m-%d} written to {run.path}")
+
+
+def _local(cfg: Any, naive: datetime) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    return naive.replace(tzinfo=ZoneInfo(cfg.settings.timezone))
+
+
+# --- incidents -----------------------------------------------------------------------
+
+
+@main.group()
+def incidents() -> None:
+    """List, show, acknowledge and resolve incidents."""
+
+
+@incidents.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include resolved incidents.")
+@pass_ctx
+def incidents_list(c: Ctx, show_all: bool) -> None:
+    """Open incidents, highest level first."""
+    from yuqing import reports
+
+    rt = c.runtime()
+    click.echo(reports.incident_table(rt, include_resolved=show_all))
+
+
+@incidents.command("show")
+@click.argument("incident_id", type=int)
+@pass_ctx
+def incidents_show(c: Ctx, incident_id: int) -> None:
+    """One incident: its event, its level and why, its history, and its messages."""
+    from yuqing import reports
+
+    rt = c.runtime()
+    click.echo(reports.incident_detail(rt, incident_id))
+
+
+def _incident_action(c: Ctx, action: str, incident_id: int, by: str, note: str) -> None:
+    from alerts import incidents as inc
+
+    rt = c.runtime()
+    try:
+        result = getattr(inc, action)(rt.store, incident_id, by, rt.clock, note=note)
+    except (LookupError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(str(result))
+
+
+@incidents.command("ack")
+@click.argument("incident_id", type=int)
+@click.option("--by", required=True, help="Who acknowledges (recorded in the audit log).")
+@click.option("--note", default="", help="What is being done.")
+@pass_ctx
+def incidents_ack(c: Ctx, incident_id: int, by: str, note: str) -> None:
+    """Acknowledge an incident: stops escalation."""
+    _incident_action(c, "acknowledge", incident_id, by, note)
+
+
+@incidents.command("respond")
+@click.argument("incident_id", type=int)
+@click.option("--by", required=True)
+@click.option("--note", default="", help="Where and how the hospital responded publicly.")
+@pass_ctx
+def incidents_respond(c: Ctx, incident_id: int, by: str, note: str) -> None:
+    """Record the hospital's first public response (for time-to-respond)."""
+    _incident_action(c, "mark_responded", incident_id, by, note)
+
+
+@incidents.command("resolve")
+@click.argument("incident_id", type=int)
+@click.option("--by", required=True)
+@click.option("--note", default="")
+@pass_ctx
+def incidents_resolve(c: Ctx, incident_id: int, by: str, note: str) -> None:
+    """Close an incident; it reopens if its event flares up again."""
+    _incident_action(c, "resolve", incident_id, by, note)
+
+
+# --- operations ------------------------------------------------------------------
+
+
+@main.command()
+@pass_ctx
+def sources(c: Ctx) -> None:
+    """Each source's health: last success, consecutive failures, last error."""
+    from yuqing import reports
+    from yuqing.jobs import sync_sources
+
+    rt = c.runtime()
+    sync_sources(rt)
+    click.echo(reports.source_table(rt))
+
+
+@main.group()
+def outbox() -> None:
+    """Messages waiting, sent, or dead-lettered."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "sent", "dead", "all"]), default="pending")
+@pass_ctx
+def outbox_list(c: Ctx, status: str) -> None:
+    """Messages by status."""
+    from yuqing import reports
+
+    click.echo(reports.outbox_table(c.runtime(), status))
+
+
+@outbox.command("requeue")
+@click.argument("message_ids", nargs=-1, type=int)
+@pass_ctx
+def outbox_requeue(c: Ctx, message_ids: tuple[int, ...]) -> None:
+    """Put dead-lettered messages back in the queue (all of them if no ids are given)."""
+    from alerts.outbox import requeue_dead
+
+    rt = c.runtime()
+    count = requeue_dead(rt.store, rt.clock, list(message_ids) or None)
+    click.echo(f"requeued {count} message(s)")
+
+
+@main.command()
+@pass_ctx
+def run(c: Ctx) -> None:
+    """Run the daemon: every job on its schedule until SIGTERM or Ctrl-C."""
+    from yuqing.daemon import run_daemon
+
+    sys.exit(run_daemon(c.runtime()))
+
+
+@main.command()
+@pass_ctx
+def tick(c: Ctx) -> None:
+    """One pass of everything that is due, for system cron (e.g. every 5 minutes)."""
+    from yuqing.daemon import run_tick
+
+    sys.exit(run_tick(c.runtime()))
+
+
+# --- contracts other tools rely on ---------------------------------------------------
+
+
+@main.command()
+@click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), help="Another model file.")
+def sentiment(file: Any, model: Path | None) -> None:
+    """Score sentiment: one document per line in, one JSON {"score", "label"} per line out."""
+    from analysis.sentiment_cli import run_sentiment
+
+    sys.exit(run_sentiment(file, sys.stdout, model_path=model))
+
+
+@main.command()
+@click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
+@click.option("--lexicon", type=click.Path(dir_okay=False, path_type=Path), help="Another lexicon file.")
+def risk(file: Any, lexicon: Path | None) -> None:
+    """Crisis risk: one document per line in, one JSON {"crisis", "categories", "terms"} per line out."""
+    from analysis.risk_cli import run_risk
+
+    sys.exit(run_risk(file, sys.stdout, lexicon_path=lexicon))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def extract(file: Path) -> None:
+    """Extract an article from an HTML file (any encoding): JSON {"title", "author", "published_at", "text"}."""
+    from crawler.extract_cli import run_extract
+
+    sys.exit(run_extract(file, sys.stdout))
+
+
+@main.command()
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the demo's database and digest (default: a new temporary one).")
+def demo(keep: Path | None) -> None:
+    """Run the whole pipeline against a local sample hospital and show what happens."""
+    from yuqing.demo.run import run_demo
+
+    sys.exit(run_demo(keep))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""The units of work the daemon schedules, `yuqing tick` runs once, and the CLI runs by hand.
+
+Each job takes a Runtime (config, store, clock, loaded models) and does one bounded pass.
+Each is transactional inside, so a crash or a stop between two jobs never half-writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from yuqing.clock import Clock, SystemClock
+from yuqing.config import AppConfig
+from yuqing.models import SourceState
+from yuqing.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What every job needs, built once per process and passed in."""
+
+    cfg: AppConfig
+    store: Store
+    clock: Clock = field(default_factory=SystemClock)
+    _analysis_models: Any = None
+    senders: Any = None
+
+    def analysis_models(self) -> Any:
+        """Sentiment model and risk tagger, loaded once for the life of the process."""
+        if self._analysis_models is None:
+            from analysis.pipeline import load_models
+
+            self._analysis_models = load_models(self.cfg)
+        return self._analysis_models
+
+    def channel_senders(self) -> Any:
+        """E-mail and WeCom senders built from config (secrets from the environment)."""
+        if self.senders is None:
+            from alerts.senders import build_senders
+
+            self.senders = build_senders(self.cfg, self.clock)
+        return self.senders
+
+
+def sync_sources(rt: Runtime) -> None:
+    """Make sure every configured source has a state row, and names and tiers follow config."""
+    with rt.store.session() as sess:
+        for src in rt.cfg.sources.sources:
+            state = sess.get(SourceState, src.id)
+            if state is None:
+                sess.add(SourceState(id=src.id, kind=src.kind, name=src.name, url=src.url, tier=src.tier))
+            else:
+                state.kind, state.name, state.url, state.tier = src.kind, src.name, src.url, src.tier
+
+
+def due_sources(rt: Runtime, now: datetime | None = None) -> list[str]:
+    """Enabled sources whose interval has passed since their last fetch."""
+    now = now or rt.clock.now()
+    due = []
+    with rt.store.session() as sess:
+        for src in rt.cfg.sources.sources:
+            if not src.enabled:
+                continue
+            state = sess.get(SourceState, src.id)
+            last = state.last_fetch_at if state else None
+            if last is None or (now - last).total_seconds() >= src.interval_minutes * 60 - 5:
+                due.append(src.id)
+    return due
+
+
+def crawl(rt: Runtime, source_ids: list[str], timeout: int | None = None) -> int:
+    """Crawl in a child process: Scrapy's reactor cannot restart inside a long-lived one."""
+    from crawler.runner import crawl_in_subprocess
+
+    if not source_ids:
+        return 0
+    env = dict(os.environ)
+    env.setdefault("YUQING_DATABASE_URL", rt.store.url)
+    log.info("crawling %s", ", ".join(source_ids))
+    return crawl_in_subprocess(rt.cfg.config_dir, source_ids, env=env, timeout=timeout)
+
+
+def analyze(rt: Runtime, progress: Callable[[int, int], None] | None = None) -> Any:
+    """Analyse new mentions, then open or raise incidents for the events they touched."""
+    from alerts.incidents import sync_incidents
+    from analysis.pipeline import analyze_new
+
+    report = analyze_new(rt.store, rt.cfg, rt.clock, models=rt.analysis_models(), progress=progress)
+    changes = sync_incidents(rt.store, rt.cfg, rt.clock)
+    return report, changes
+
+
+def escalate(rt: Runtime) -> Any:
+    """Escalate unacknowledged incidents and report sources that keep failing."""
+    from alerts.escalation import check_escalations
+    from alerts.operators import check_source_health
+
+    escalations = check_escalations(rt.store, rt.cfg, rt.clock)
+    health = check_source_health(rt.store, rt.cfg, rt.clock)
+    return escalations, health
+
+
+def dispatch(rt: Runtime) -> Any:
+    """Send what is due in the outbox."""
+    from alerts.outbox import dispatch as dispatch_outbox
+
+    return dispatch_outbox(rt.store, rt.cfg, rt.clock, rt.channel_senders())
+
+
+def digest(rt: Runtime, period_end: datetime | None = None) -> Any:
+    """Build the weekly digest for the period ending at period_end (once per period)."""
+    from alerts.digest import build_digest
+
+    return build_digest(rt.store, rt.cfg, rt.clock, period_end=period_end)
+
+
+def run_guarded(name: str, job: Callable[[], Any]) -> Any:
+    """Run one job; a crash is logged with its name and the caller goes on with the next."""
+    try:
+        return job()
+    except Exception:
+        log.exception("job %s failed; the other jobs go on", name)
+        return None

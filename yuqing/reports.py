@@ -1,0 +1,121 @@
+"""Plain-text tables for the CLI: what the duty officer reads in a terminal at 3 a.m."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from yuqing.config import LEVEL_NAMES, level_rank
+from yuqing.jobs import Runtime
+from yuqing.models import Incident, OutboxMessage, SourceState
+
+
+def local(rt: Runtime, when: datetime | None) -> str:
+    """A time in the hospital's zone, or a dash."""
+    if when is None:
+        return "-"
+    return when.astimezone(ZoneInfo(rt.cfg.settings.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell (CJK characters count double)."""
+    def width(text: str) -> int:
+        return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+
+    cols = [max([width(h)] + [width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h + " " * (cols[i] - width(h)) for i, h in enumerate(headers)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c + " " * (cols[i] - width(c)) for i, c in enumerate(row)).rstrip())
+    return "\n".join(lines)
+
+
+def level_label(level: str) -> str:
+    """'III' -> 'III级（较大）'."""
+    return f"{level}级（{LEVEL_NAMES.get(level, '')}）"
+
+
+def _clip(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def incident_table(rt: Runtime, include_resolved: bool = False) -> str:
+    """Incidents, highest level and oldest first."""
+    with rt.store.session() as sess:
+        query = select(Incident)
+        if not include_resolved:
+            query = query.where(Incident.status != "resolved")
+        found = list(sess.scalars(query))
+        found.sort(key=lambda i: (-level_rank(i.level), i.opened_at))
+        rows = [[str(i.id), level_label(i.level), i.status, local(rt, i.opened_at), local(rt, i.ack_deadline),
+                 str(i.escalations), _clip(i.event.headline, 40)] for i in found]
+    if not rows:
+        return "no open incidents" if not include_resolved else "no incidents"
+    return table(["id", "level", "status", "opened", "ack by", "escalations", "headline"], rows)
+
+
+def incident_detail(rt: Runtime, incident_id: int) -> str:
+    """One incident with its event, reason, history and messages."""
+    with rt.store.session() as sess:
+        inc = sess.get(Incident, incident_id)
+        if inc is None:
+            return f"no incident {incident_id}"
+        ev = inc.event
+        lines = [
+            f"incident {inc.id}: {level_label(inc.level)} {inc.status}",
+            f"  event {ev.id}: {ev.headline}",
+            f"  why: {inc.reason}",
+            f"  mentions {ev.mention_count}, negative {ev.negative_count}, sources {ev.source_count}, "
+            f"reposts {ev.repost_count}, velocity {ev.velocity:.1f}/h (usual {ev.baseline:.2f}/h)",
+            f"  risk: {', '.join(ev.risk_categories) or '-'}; keywords: {', '.join(ev.keywords) or '-'}",
+            f"  opened {local(rt, inc.opened_at)}, acknowledge by {local(rt, inc.ack_deadline)}",
+        ]
+        if inc.acknowledged_at:
+            lines.append(f"  acknowledged {local(rt, inc.acknowledged_at)} by {inc.acknowledged_by}")
+        lines.append("history:")
+        for t in inc.transitions:
+            lines.append(f"  {local(rt, t.at)}  {t.action:<12} {t.from_level or '-'}→{t.to_level}  "
+                         f"{t.from_status or '-'}→{t.to_status}  by {t.actor}  {t.note}")
+        messages = sess.scalars(select(OutboxMessage).where(OutboxMessage.incident_id == inc.id)
+                                .order_by(OutboxMessage.id)).all()
+        lines.append("messages:")
+        for m in messages:
+            lines.append(f"  #{m.id} {m.purpose:<10} {m.channel:<6} → {m.recipient:<16} {m.status} "
+                         f"(attempts {m.attempts}) {local(rt, m.sent_at)}")
+    return "\n".join(lines)
+
+
+def source_table(rt: Runtime) -> str:
+    """Every source's health, failing ones first."""
+    enabled = {s.id: s.enabled for s in rt.cfg.sources.sources}
+    with rt.store.session() as sess:
+        states = list(sess.scalars(select(SourceState)))
+    states.sort(key=lambda s: (-s.consecutive_failures, s.id))
+    rows = []
+    for s in states:
+        if s.id not in enabled:
+            continue
+        health = "ok" if s.consecutive_failures == 0 and s.last_success_at else (
+            "never polled" if s.last_fetch_at is None else f"FAILING x{s.consecutive_failures}")
+        rows.append([s.id, s.kind, "yes" if enabled[s.id] else "no", health, local(rt, s.last_success_at),
+                     local(rt, s.failing_since), str(s.mentions_found), _clip(s.last_error or "", 50)])
+    if not rows:
+        return "no sources configured"
+    return table(["source", "kind", "enabled", "health", "last success", "failing since", "mentions",
+                  "last error"], rows)
+
+
+def outbox_table(rt: Runtime, status: str) -> str:
+    """Outbox messages by status, newest first."""
+    with rt.store.session() as sess:
+        query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)
+        if status != "all":
+            query = query.where(OutboxMessage.status == status)
+        rows = [[str(m.id), m.status, m.purpose, m.channel, m.recipient, str(m.attempts),
+                 local(rt, m.next_attempt_at if m.status == "pending" else m.sent_at),
+                 _clip(m.subject or m.body.splitlines()[0] if m.body else "", 36), _clip(m.last_error or "", 40)]
+                for m in sess.scalars(query)]
+    if not rows:
+        return f"no {status} messages" if status != "all" else "the outbox is empty"
+    return table(["id", "status", "purpose", "channel", "to", "tries", "next/sent", "subject", "last error"], rows)
