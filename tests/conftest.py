@@ -108,3 +108,24 @@ def http_server() -> Iterator[LocalHTTPServer]:
     srv = LocalHTTPServer()
     yield srv
     srv.close()
+
+
+def write_config_dir(tmp_path: Path, sources: list[dict] | None = None, **settings: object) -> Path:
+    """The shipped example config in a temp dir, with its own database and data dir."""
+    import shutil
+
+    import yaml
+
+    target = tmp_path / "config"
+    shutil.copytree(REPO / "config", target, dirs_exist_ok=True)
+    base = {"data_dir": str(tmp_path / "data"), "database_url": f"sqlite:///{tmp_path / 'data' / 'yuqing.db'}"}
+    (target / "settings.yaml").write_text(yaml.safe_dump({**base, **settings}, allow_unicode=True), encoding="utf-8")
+    (target / "sources.yaml").write_text(yaml.safe_dump({"sources": sources or []}, allow_unicode=True),
+                                         encoding="utf-8")
+    return target
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """A writable config directory with no sources and its own SQLite file."""
+    return write_config_dir(tmp_path)

@@ -1,0 +1,129 @@
+"""The CLI and the daemon as an operator runs them: real processes, real signals, a real database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from yuqing.clock import ManualClock
+from yuqing.config import load_config
+from yuqing.daemon import digest_due
+from yuqing.jobs import Runtime, run_guarded
+from yuqing.models import DigestRun
+from yuqing.store import Store
+
+from .conftest import SECRETS
+
+YUQING = [sys.executable, "-m", "yuqing"]
+
+
+def _env(config_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YUQING_")}
+    return {**env, **SECRETS, "YUQING_CONFIG_DIR": str(config_dir)}
+
+
+def _yuqing(config_dir: Path, *args: str, timeout: int = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*YUQING, *args], env=_env(config_dir), capture_output=True, text=True, timeout=timeout)
+
+
+def test_check_config_ok_and_broken(config_dir):
+    ok = _yuqing(config_dir, "check-config")
+    assert ok.returncode == 0, ok.stderr
+    assert "config OK" in ok.stdout
+    (config_dir / "plan.yaml").write_text("levels: []\n", encoding="utf-8")
+    bad = _yuqing(config_dir, "check-config")
+    assert bad.returncode == 1
+    assert "plan.yaml: levels: Value error, at least one level is required" in bad.stderr
+
+
+def test_missing_secret_fails_check_config(config_dir):
+    env = _env(config_dir)
+    del env["YUQING_SMTP_PASSWORD"]
+    res = subprocess.run([*YUQING, "check-config"], env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert "YUQING_SMTP_PASSWORD is not set" in res.stderr
+
+
+def test_daemon_refuses_unmigrated_database(config_dir):
+    res = _yuqing(config_dir, "run")
+    assert res.returncode == 1
+    assert "Run: yuqing migrate" in res.stderr
+
+
+def test_daemon_single_instance_and_clean_stop(config_dir):
+    assert _yuqing(config_dir, "migrate").returncode == 0
+    proc = subprocess.Popen([*YUQING, "run"], env=_env(config_dir), stderr=subprocess.PIPE, text=True)
+    try:
+        started = _wait_for_line(proc, "daemon started", timeout=60)
+        assert started, "the daemon did not start"
+        second = _yuqing(config_dir, "run")
+        assert second.returncode == 2
+        assert "another yuqing daemon or tick is running" in second.stderr
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        rest = proc.stderr.read()
+        assert proc.returncode == 0
+        assert "stopped cleanly" in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    again = subprocess.Popen([*YUQING, "run"], env=_env(config_dir), stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for_line(again, "daemon started", timeout=60), "the lock was not released on stop"
+        again.send_signal(signal.SIGINT)
+        again.wait(timeout=60)
+        assert again.returncode == 0
+    finally:
+        if again.poll() is None:
+            again.kill()
+
+
+def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if needle in line:
+            return True
+        if not line and proc.poll() is not None:
+            return False
+    return False
+
+
+def test_run_guarded_logs_and_goes_on(caplog):
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    assert run_guarded("analyze", broken) is None
+    assert "job analyze failed; the other jobs go on" in caplog.text
+    assert run_guarded("dispatch", lambda: 7) == 7
+
+
+def test_digest_due_once_per_week(config_dir):
+    cfg = load_config(config_dir, env=SECRETS)
+    store = Store.migrated(cfg.database_url)
+    # Monday 2026-11-23 08:00 Asia/Shanghai is 00:00 UTC; the digest cron is "0 8 * * mon".
+    clock = ManualClock(datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc))
+    rt = Runtime(cfg=cfg, store=store, clock=clock)
+    due = digest_due(rt)
+    assert due is not None and due.astimezone(timezone.utc) == datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)
+    with store.session() as sess:
+        sess.add(DigestRun(period_start=due - timedelta(days=7), period_end=due, created_at=clock.now(), path="x"))
+    assert digest_due(rt) is None
+    clock.advance(days=7)
+    assert digest_due(rt) is not None
+    store.dispose()
+
+
+@pytest.mark.parametrize("command", ["crawl", "analyze", "dispatch", "incidents", "digest", "run", "tick",
+                                     "sentiment", "risk", "extract", "sources", "check-config", "demo", "migrate"])
+def test_every_command_has_help(command, config_dir):
+    res = _yuqing(config_dir, command, "--help")
+    assert res.returncode == 0
+    assert "Usage:" in res.stdout and len(res.stdout.splitlines()) >= 4
