@@ -1,0 +1,306 @@
+"""The weekly digest for the Monday meeting: rendered once per period, written to disk, then sent.
+
+The DigestRun row (unique period_start) and the outbox messages commit together, so a
+restart either finds the run and sends nothing, or builds it from scratch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from alerts.chart import DayBar, daily_chart
+from alerts.escalation import duration_text
+from alerts.messages import Rendered, enqueue_envelopes, local_time, render, route
+from alerts.plan import level_label
+from yuqing.clock import Clock
+from yuqing.config import AppConfig
+from yuqing.models import DigestRun, Event, Incident, IncidentTransition, Mention, OutboxMessage, SourceState
+from yuqing.store import Store, audit
+
+log = logging.getLogger(__name__)
+
+POSITIVE_MIN = 0.6  # P(positive) from which a non-negative mention counts as positive
+WEEKDAYS = "一二三四五六日"
+STATUS_NAMES = {"open": "待确认", "acknowledged": "处理中", "resolved": "已结案"}
+
+
+@dataclass(frozen=True)
+class Shares:
+    """Counts and shares of one week's mentions."""
+
+    total: int
+    analysed: int
+    positive: int
+    negative: int
+
+    def share(self, part: int) -> float | None:
+        """Part of the analysed mentions, 0..1, or None when nothing was analysed."""
+        return part / self.analysed if self.analysed else None
+
+
+@dataclass
+class DigestData:
+    """Everything the digest shows, computed once; scraped strings still raw (templates escape)."""
+
+    hospital: str
+    period_label: str
+    week: Shares
+    previous: Shares
+    days: list[DayBar]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    dead_total: int = 0
+    failing_sources: list[dict[str, Any]] = field(default_factory=list)
+    generated: str = ""
+
+
+def period_for(cfg: AppConfig, now: datetime, period_end: datetime | None) -> tuple[datetime, datetime]:
+    """The week ending at period_end, or at the last local Monday 00:00 on or before now."""
+    tz = ZoneInfo(cfg.settings.timezone)
+    if period_end is None:
+        local = now.astimezone(tz)
+        monday = (local - timedelta(days=local.weekday())).date()
+        period_end = datetime(monday.year, monday.month, monday.day, tzinfo=tz)
+    local_end = period_end.astimezone(tz)
+    local_start = (local_end.replace(tzinfo=None) - timedelta(days=7)).replace(tzinfo=tz)
+    return local_start.astimezone(timezone.utc), local_end.astimezone(timezone.utc)
+
+
+def _when():
+    """The mention's time: publication where known, else when it was fetched."""
+    return func.coalesce(Mention.published_at, Mention.fetched_at)
+
+
+def _mentions(sess: Session, start: datetime, end: datetime) -> list[Any]:
+    """The period's mentions as light rows: id, source, time, sentiment, negative, event."""
+    when = _when()
+    rows = sess.execute(select(Mention.source_id, Mention.published_at, Mention.fetched_at, Mention.sentiment,
+                               Mention.negative, Mention.event_id).where(when >= start, when < end))
+    return list(rows)
+
+
+def _shares(rows: list[Any]) -> Shares:
+    """Positive and negative counts among the analysed mentions."""
+    analysed = [r for r in rows if r.negative is not None]
+    negative = sum(1 for r in analysed if r.negative)
+    positive = sum(1 for r in analysed if not r.negative and (r.sentiment or 0) >= POSITIVE_MIN)
+    return Shares(total=len(rows), analysed=len(analysed), positive=positive, negative=negative)
+
+
+def _days(cfg: AppConfig, rows: list[Any], start: datetime) -> list[DayBar]:
+    """Mentions per local day of the period."""
+    tz = ZoneInfo(cfg.settings.timezone)
+    first = start.astimezone(tz).date()
+    totals: Counter[Any] = Counter()
+    negatives: Counter[Any] = Counter()
+    for r in rows:
+        day = (r.published_at or r.fetched_at).astimezone(tz).date()
+        totals[day] += 1
+        negatives[day] += 1 if r.negative else 0
+    days = [first + timedelta(days=i) for i in range(7)]
+    return [DayBar(f"{d.month}/{d.day} {WEEKDAYS[d.weekday()]}", totals[d], negatives[d]) for d in days]
+
+
+def _incident_level(sess: Session, event_id: int) -> str:
+    """The plan level the event reached, in words."""
+    incident = sess.scalar(select(Incident).where(Incident.event_id == event_id).order_by(Incident.id.desc()))
+    return level_label(incident.level) if incident else "未达预案级别"
+
+
+def _top_events(sess: Session, rows: list[Any], limit: int = 5) -> list[dict[str, Any]]:
+    """Events with the most negative mentions this week."""
+    counts = Counter(r.event_id for r in rows if r.negative and r.event_id is not None)
+    out = []
+    for event_id, negative in counts.most_common(limit):
+        event = sess.get(Event, event_id)
+        if event is None:
+            continue
+        out.append({"id": event.id, "headline": event.headline or "（无标题）", "negative_week": negative,
+                    "mentions": event.mention_count, "negative": event.negative_count,
+                    "sources": event.source_count, "level": _incident_level(sess, event.id)})
+    return out
+
+
+def _top_sources(sess: Session, cfg: AppConfig, rows: list[Any], limit: int = 8) -> list[dict[str, Any]]:
+    """Sources that carried the most mentions this week, with their negative ones."""
+    names = {s.id: s.name for s in sess.scalars(select(SourceState))}
+    names.update({s.id: s.name for s in cfg.sources.sources})
+    totals = Counter(r.source_id for r in rows)
+    negatives = Counter(r.source_id for r in rows if r.negative)
+    return [{"name": names.get(sid, sid), "mentions": n, "negative": negatives[sid]}
+            for sid, n in totals.most_common(limit)]
+
+
+def _first_ack(sess: Session, incident: Incident) -> datetime | None:
+    """The first acknowledgement, from the history (a raise or reopen clears the incident's own field)."""
+    return sess.scalar(select(func.min(IncidentTransition.at)).where(
+        IncidentTransition.incident_id == incident.id, IncidentTransition.action == "acknowledged"))
+
+
+def _incidents(sess: Session, cfg: AppConfig, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Incidents open at any time in the period, with time-to-acknowledge and time-to-respond."""
+    tz = cfg.settings.timezone
+    query = select(Incident).where(Incident.opened_at < end).where(
+        (Incident.resolved_at.is_(None)) | (Incident.resolved_at >= start)).order_by(Incident.opened_at)
+    out = []
+    for inc in sess.scalars(query):
+        acked = _first_ack(sess, inc)
+        out.append({
+            "id": inc.id, "level": level_label(inc.level), "status": STATUS_NAMES.get(inc.status, inc.status),
+            "headline": inc.event.headline or "（无标题）", "opened": local_time(inc.opened_at, tz),
+            "tta": duration_text(acked - inc.opened_at) if acked else "未确认",
+            "tta_minutes": (acked - inc.opened_at).total_seconds() / 60 if acked else None,
+            "ttr": duration_text(inc.responded_at - inc.opened_at) if inc.responded_at else "未回应",
+            "ttr_minutes": (inc.responded_at - inc.opened_at).total_seconds() / 60 if inc.responded_at else None,
+            "escalations": inc.escalations, "acknowledged_by": inc.acknowledged_by or "",
+        })
+    return out
+
+
+def _problems(sess: Session, cfg: AppConfig, data: DigestData) -> None:
+    """Dead letters and failing sources: what IT must fix before the next crisis."""
+    tz = cfg.settings.timezone
+    data.dead_total = sess.scalar(select(func.count()).select_from(OutboxMessage)
+                                  .where(OutboxMessage.status == "dead")) or 0
+    for m in sess.scalars(select(OutboxMessage).where(OutboxMessage.status == "dead")
+                          .order_by(OutboxMessage.id.desc()).limit(10)):
+        data.dead_letters.append({"id": m.id, "channel": m.channel, "recipient": m.recipient,
+                                  "subject": m.subject, "error": m.last_error or ""})
+    for s in sess.scalars(select(SourceState).where(SourceState.failing_since.is_not(None)).order_by(SourceState.id)):
+        data.failing_sources.append({"name": s.name, "since": local_time(s.failing_since, tz),
+                                     "failures": s.consecutive_failures, "error": s.last_error or ""})
+
+
+def collect(sess: Session, cfg: AppConfig, start: datetime, end: datetime, now: datetime) -> DigestData:
+    """Every figure of the digest for the period [start, end)."""
+    tz = ZoneInfo(cfg.settings.timezone)
+    rows = _mentions(sess, start, end)
+    last = (end.astimezone(tz) - timedelta(seconds=1)).date()
+    data = DigestData(hospital=cfg.hospital.name, week=_shares(rows),
+                      previous=_shares(_mentions(sess, start - (end - start), start)),
+                      period_label=f"{start.astimezone(tz):%Y-%m-%d} 至 {last:%Y-%m-%d}",
+                      days=_days(cfg, rows, start), generated=local_time(now, cfg.settings.timezone))
+    data.events = _top_events(sess, rows)
+    data.sources = _top_sources(sess, cfg, rows)
+    data.incidents = _incidents(sess, cfg, start, end)
+    _problems(sess, cfg, data)
+    return data
+
+
+def _pct(value: float | None) -> str:
+    """A share as a percentage, or a dash when nothing was analysed."""
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _change(now: int, before: int) -> str:
+    """'+12 条（+30%）' against the previous week."""
+    if before == 0:
+        return f"+{now} 条（上周为 0）" if now else "持平（均为 0）"
+    delta = now - before
+    return f"{delta:+d} 条（{100 * delta / before:+.0f}%）"
+
+
+def _points(now: float | None, before: float | None) -> str:
+    """Change of a share in percentage points."""
+    if now is None or before is None:
+        return "—"
+    return f"{100 * (now - before):+.1f} 个百分点"
+
+
+def figures(data: DigestData) -> dict[str, Any]:
+    """The headline numbers, as shown and as stored in DigestRun.summary."""
+    w, p = data.week, data.previous
+    tta = [i["tta_minutes"] for i in data.incidents if i["tta_minutes"] is not None]
+    ttr = [i["ttr_minutes"] for i in data.incidents if i["ttr_minutes"] is not None]
+    return {
+        "total": w.total, "total_change": _change(w.total, p.total),
+        "positive_share": _pct(w.share(w.positive)), "negative_share": _pct(w.share(w.negative)),
+        "positive_change": _points(w.share(w.positive), p.share(p.positive)),
+        "negative_change": _points(w.share(w.negative), p.share(p.negative)),
+        "negative": w.negative, "positive": w.positive, "analysed": w.analysed,
+        "incidents": len(data.incidents),
+        "median_tta": duration_text(timedelta(minutes=statistics.median(tta))) if tta else "—",
+        "median_ttr": duration_text(timedelta(minutes=statistics.median(ttr))) if ttr else "—",
+        "dead_letters": data.dead_total, "failing_sources": len(data.failing_sources),
+    }
+
+
+def render_digest(data: DigestData) -> Rendered:
+    """HTML page (self-contained, with the chart), plain text and the WeCom markdown summary."""
+    context = dict(d=data, f=figures(data), chart=Markup(daily_chart(data.days)),
+                   subject=f"【舆情周报】{data.hospital} {data.period_label}")
+    return Rendered(subject=context["subject"], text=render("digest.txt.j2", **context),
+                    html=render("digest.html.j2", **context), markdown=render("digest.md.j2", **context))
+
+
+def digest_dir(cfg: AppConfig) -> Path:
+    """settings.digest_dir (relative to the config directory), else data_dir/digests."""
+    chosen = cfg.settings.digest_dir
+    if chosen is None:
+        return Path(cfg.settings.data_dir) / "digests"
+    return chosen if chosen.is_absolute() else (cfg.config_dir / chosen).resolve()
+
+
+def _write(path: Path, text: str) -> None:
+    """Write atomically, so a crash never leaves half a digest."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _existing(store: Store, start: datetime) -> DigestRun | None:
+    """The run already built for this period, if any: the guard against sending twice."""
+    with store.session() as sess:
+        return sess.scalar(select(DigestRun).where(DigestRun.period_start == start))
+
+
+def build_digest(store: Store, cfg: AppConfig, clock: Clock, period_end: datetime | None = None) -> DigestRun:
+    """Render the week's digest once, write it, and enqueue it to channels.digest_to."""
+    now = clock.now()
+    start, end = period_for(cfg, now, period_end)
+    found = _existing(store, start)
+    if found is not None:
+        log.info("digest for %s already built (%s); not sending again", start, found.path)
+        return found
+    with store.session() as sess:
+        data = collect(sess, cfg, start, end, now)
+    rendered = render_digest(data)
+    tz = ZoneInfo(cfg.settings.timezone)
+    stem = f"yuqing-digest-{start.astimezone(tz):%Y%m%d}-{end.astimezone(tz):%Y%m%d}"
+    html_path = digest_dir(cfg) / f"{stem}.html"
+    _write(html_path, rendered.html)
+    _write(html_path.with_suffix(".txt"), rendered.text)
+    summary = {**figures(data), "period": data.period_label,
+               "days": [asdict(d) for d in data.days], "top_events": [e["id"] for e in data.events]}
+    try:
+        with store.session() as sess:
+            run = DigestRun(period_start=start, period_end=end, created_at=now, path=str(html_path), summary=summary)
+            sess.add(run)
+            sess.flush()
+            envelopes = route(cfg, cfg.channels.digest_to, ["email", "wecom"], rendered)
+            added = enqueue_envelopes(sess, now, f"digest:{start.isoformat()}", "digest", envelopes)
+            audit(sess, now, "digest.built", f"digest:{run.id}", period=data.period_label, path=str(html_path),
+                  messages=len(added))
+    except IntegrityError:
+        log.info("digest for %s was built by another process meanwhile", start)
+        found = _existing(store, start)
+        assert found is not None
+        return found
+    log.info("digest %s written to %s, %s message(s) queued", data.period_label, html_path, len(added))
+    return run

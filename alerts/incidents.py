@@ -1,0 +1,283 @@
+"""Incidents: the plan's response to an event, opened once, raised, acknowledged, resolved.
+
+Messages are enqueued in the same transaction as the change that causes them, under
+dedup keys named after that change (open, raise n, reopen n), so re-running finds nothing
+new to say and two racing runs cannot both send.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from alerts.messages import (
+    Rendered,
+    enqueue_envelopes,
+    event_facts,
+    local_time,
+    people_names,
+    render,
+    route,
+)
+from alerts.plan import LevelDecision, assess, level_label
+from yuqing.clock import Clock
+from yuqing.config import AppConfig, LevelRule, level_rank
+from yuqing.models import Event, Incident, IncidentTransition, Mention
+from yuqing.store import Store, audit
+
+log = logging.getLogger(__name__)
+
+
+class IncidentError(ValueError):
+    """An incident command that cannot be carried out; the message says why."""
+
+
+class UnknownIncident(IncidentError, LookupError):
+    """No incident has the id given."""
+
+
+@dataclass(frozen=True)
+class IncidentChange:
+    """One thing sync_incidents did: opened, raised or reopened an incident."""
+
+    incident_id: int
+    event_id: int
+    action: str
+    from_level: str | None
+    to_level: str
+    reason: str
+    messages: int
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """The outcome of ack/respond/resolve: whether anything changed, and a sentence for the CLI."""
+
+    incident_id: int
+    changed: bool
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def ack_command(incident_id: int) -> str:
+    """Exactly what to type to acknowledge."""
+    return f"yuqing incidents ack {incident_id} --by 您的姓名"
+
+
+def transition(sess: Session, incident: Incident, at: datetime, action: str, *, from_status: str | None,
+               from_level: str | None, actor: str = "system", note: str = "") -> IncidentTransition:
+    """Record one change of an incident next to the change itself."""
+    row = IncidentTransition(incident=incident, at=at, action=action, from_status=from_status,
+                             to_status=incident.status, from_level=from_level, to_level=incident.level,
+                             actor=actor, note=note)
+    sess.add(row)
+    return row
+
+
+def _count(sess: Session, incident: Incident, action: str) -> int:
+    """How many transitions of this kind the incident has had (pending ones included)."""
+    sess.flush()
+    return sess.scalar(select(func.count()).select_from(IncidentTransition).where(
+        IncidentTransition.incident_id == incident.id, IncidentTransition.action == action)) or 0
+
+
+def alert_rendered(sess: Session, cfg: AppConfig, incident: Incident, event: Event, rule: LevelRule,
+                   kind: str, prev_level: str | None) -> Rendered:
+    """The alert for an opened, raised or reopened incident, in every channel's form."""
+    tz = cfg.settings.timezone
+    label = level_label(rule.level, rule)
+    ev = event_facts(sess, cfg, event)
+    prefix = {"opened": "舆情预警", "raised": "舆情升级", "reopened": "舆情复发"}[kind]
+    subject = f"【{prefix} {label}】{cfg.hospital.name}：{ev['headline']}"
+    context = dict(
+        kind=kind, subject=subject, level_label=label,
+        prev_label=level_label(prev_level, cfg.plan.rule(prev_level)) if prev_level else "",
+        hospital=cfg.hospital.name, plan_name=cfg.plan.name, incident_id=incident.id, reason=incident.reason,
+        ev=ev, deadline=local_time(incident.ack_deadline, tz), ack_command=ack_command(incident.id),
+        escalate_names=people_names(cfg, rule.escalate_to), resolved_at=local_time(incident.resolved_at, tz),
+    )
+    return Rendered(subject=" ".join(subject.split())[:200], text=render("alert.txt.j2", **context),
+                    html=render("alert.html.j2", **context), markdown=render("alert.md.j2", **context),
+                    mention_text=render("alert_mention.txt.j2", **context))
+
+
+def _notify(sess: Session, cfg: AppConfig, now: datetime, incident: Incident, event: Event, rule: LevelRule,
+            kind: str, key: str, prev_level: str | None) -> int:
+    """Enqueue the alert to the level's recipients on its channels; returns how many messages."""
+    rendered = alert_rendered(sess, cfg, incident, event, rule, kind, prev_level)
+    envelopes = route(cfg, rule.notify, rule.channels, rendered)
+    if not envelopes:
+        log.error("incident %s: nobody on %s can be reached on %s", incident.id, rule.notify, rule.channels)
+        audit(sess, now, "incident.unreachable", f"incident:{incident.id}", recipients=rule.notify)
+    return len(enqueue_envelopes(sess, now, key, "alert", envelopes, incident_id=incident.id))
+
+
+def _start_clock(incident: Incident, rule: LevelRule, now: datetime) -> None:
+    """Open for acknowledgement from now on: a fresh deadline, escalation due at it."""
+    incident.status = "open"
+    incident.ack_deadline = now + timedelta(minutes=rule.ack_minutes)
+    incident.next_escalation_at = incident.ack_deadline
+    incident.acknowledged_at = incident.acknowledged_by = None
+    incident.updated_at = now
+
+
+def _open(sess: Session, cfg: AppConfig, now: datetime, event: Event, decision: LevelDecision) -> IncidentChange:
+    """A first incident for an event."""
+    incident = Incident(event_id=event.id, level=decision.level, reason=decision.reason, opened_at=now,
+                        updated_at=now, escalations=0)
+    _start_clock(incident, decision.rule, now)
+    sess.add(incident)
+    sess.flush()
+    transition(sess, incident, now, "opened", from_status=None, from_level=None, note=decision.reason)
+    audit(sess, now, "incident.opened", f"incident:{incident.id}", event_id=event.id, level=decision.level,
+          reason=decision.reason)
+    sent = _notify(sess, cfg, now, incident, event, decision.rule, "opened", f"incident:{incident.id}:open", None)
+    log.info("incident %s opened at level %s for event %s: %s", incident.id, decision.level, event.id,
+             decision.reason)
+    return IncidentChange(incident.id, event.id, "opened", None, decision.level, decision.reason, sent)
+
+
+def _raise(sess: Session, cfg: AppConfig, now: datetime, incident: Incident, event: Event,
+           decision: LevelDecision, action: str) -> IncidentChange:
+    """A higher level, or a flare after resolution: back to open and tell the level's people."""
+    from_status, from_level = incident.status, incident.level
+    incident.level = decision.level
+    incident.reason = decision.reason
+    if action == "reopened":
+        incident.resolved_at = incident.resolved_by = None
+    _start_clock(incident, decision.rule, now)
+    transition(sess, incident, now, action, from_status=from_status, from_level=from_level, note=decision.reason)
+    audit(sess, now, f"incident.{action}", f"incident:{incident.id}", from_level=from_level,
+          to_level=incident.level, reason=decision.reason)
+    n = _count(sess, incident, action)
+    kind_key = "raise" if action == "raised" else "reopen"
+    rule = cfg.plan.rule(incident.level)
+    sent = _notify(sess, cfg, now, incident, event, rule, action, f"incident:{incident.id}:{kind_key}:{n}",
+                   from_level if action == "raised" else None)
+    log.info("incident %s %s: %s → %s (%s)", incident.id, action, from_level, incident.level, decision.reason)
+    return IncidentChange(incident.id, event.id, action, from_level, incident.level, decision.reason, sent)
+
+
+def _flared(sess: Session, event: Event, since: datetime) -> bool:
+    """New negative mentions of the event found after the given time."""
+    return (sess.scalar(select(func.count()).select_from(Mention).where(
+        Mention.event_id == event.id, Mention.negative.is_(True), Mention.fetched_at > since)) or 0) > 0
+
+
+def _sync_event(sess: Session, cfg: AppConfig, now: datetime, event: Event) -> IncidentChange | None:
+    """Bring one event's incident in line with the plan; None when nothing changes."""
+    decision = assess(event, cfg.plan)
+    incident = sess.scalar(select(Incident).where(Incident.event_id == event.id)
+                           .order_by(Incident.id.desc()).limit(1))
+    if decision is None:
+        return None
+    if incident is None:
+        return _open(sess, cfg, now, event, decision)
+    if incident.status == "resolved":
+        if incident.resolved_at is not None and _flared(sess, event, incident.resolved_at):
+            return _raise(sess, cfg, now, incident, event, decision, "reopened")
+        return None
+    if level_rank(decision.level) > level_rank(incident.level):
+        return _raise(sess, cfg, now, incident, event, decision, "raised")
+    return None
+
+
+def sync_incidents(store: Store, cfg: AppConfig, clock: Clock) -> list[IncidentChange]:
+    """Open, raise or reopen incidents for events updated within the event window."""
+    now = clock.now()
+    since = now - timedelta(hours=cfg.settings.event_window_hours)
+    changes: list[IncidentChange] = []
+    with store.session() as sess:
+        events = list(sess.scalars(select(Event).where(Event.updated_at >= since).order_by(Event.id)))
+        for event in events:
+            change = _sync_event(sess, cfg, now, event)
+            if change is not None:
+                changes.append(change)
+    return changes
+
+
+# --- people acting on an incident ----------------------------------------------------------------
+
+
+def _get(sess: Session, incident_id: int) -> Incident:
+    """The incident, or an error that tells the duty officer how to find the right id."""
+    incident = sess.get(Incident, incident_id)
+    if incident is None:
+        raise UnknownIncident(f"没有编号为 {incident_id} 的舆情事件，请用 yuqing incidents list 查看编号")
+    return incident
+
+
+def _who(by: str) -> str:
+    """The name recorded for an action; the review meeting needs to know who did it."""
+    name = " ".join((by or "").split())
+    if not name:
+        raise IncidentError("请用 --by 写明是谁在处理（姓名）")
+    return name[:200]
+
+
+def _acknowledge(sess: Session, incident: Incident, by: str, now: datetime, note: str) -> None:
+    """Mark acknowledged and stop the escalation clock, with its transition and audit entry."""
+    from_status = incident.status
+    incident.status, incident.acknowledged_at, incident.acknowledged_by = "acknowledged", now, by
+    incident.next_escalation_at, incident.updated_at = None, now
+    transition(sess, incident, now, "acknowledged", from_status=from_status, from_level=incident.level,
+               actor=by, note=note)
+    audit(sess, now, "incident.acknowledged", f"incident:{incident.id}", actor=by, level=incident.level, note=note)
+
+
+def acknowledge(store: Store, incident_id: int, by: str, clock: Clock, note: str = "", *,
+                tz: str = "UTC") -> ActionResult:
+    """Someone has the incident in hand: stop the escalation clock."""
+    by, now = _who(by), clock.now()
+    with store.session() as sess:
+        incident = _get(sess, incident_id)
+        if incident.status == "acknowledged":
+            return ActionResult(incident_id, False, f"事件 {incident_id} 已由 {incident.acknowledged_by} "
+                                f"于 {local_time(incident.acknowledged_at, tz)} 确认，无需重复确认")
+        if incident.status == "resolved":
+            return ActionResult(incident_id, False, f"事件 {incident_id} 已由 {incident.resolved_by} 结案，无需确认")
+        _acknowledge(sess, incident, by, now, note)
+    log.info("incident %s acknowledged by %s", incident_id, by)
+    return ActionResult(incident_id, True, f"已确认事件 {incident_id}（{level_label(incident.level)}），确认人：{by}")
+
+
+def mark_responded(store: Store, incident_id: int, by: str, clock: Clock, note: str = "", *,
+                   tz: str = "UTC") -> ActionResult:
+    """The hospital has responded publicly (time-to-respond); this also acknowledges an open incident."""
+    by, now = _who(by), clock.now()
+    with store.session() as sess:
+        incident = _get(sess, incident_id)
+        if incident.responded_at is not None:
+            return ActionResult(incident_id, False, f"事件 {incident_id} 已于 "
+                                f"{local_time(incident.responded_at, tz)} 记录过公开回应")
+        if incident.status == "open":
+            _acknowledge(sess, incident, by, now, "公开回应时一并确认")
+        incident.responded_at, incident.updated_at = now, now
+        transition(sess, incident, now, "responded", from_status=incident.status, from_level=incident.level,
+                   actor=by, note=note)
+        audit(sess, now, "incident.responded", f"incident:{incident.id}", actor=by, note=note)
+    log.info("incident %s: public response recorded by %s", incident_id, by)
+    return ActionResult(incident_id, True, f"已记录事件 {incident_id} 的公开回应，记录人：{by}")
+
+
+def resolve(store: Store, incident_id: int, by: str, clock: Clock, note: str = "") -> ActionResult:
+    """The incident is over; it reopens by itself if the event flares again."""
+    by, now = _who(by), clock.now()
+    with store.session() as sess:
+        incident = _get(sess, incident_id)
+        if incident.status == "resolved":
+            return ActionResult(incident_id, False, f"事件 {incident_id} 已由 {incident.resolved_by} 结案，无需重复结案")
+        from_status = incident.status
+        incident.status, incident.resolved_at, incident.resolved_by = "resolved", now, by
+        incident.next_escalation_at, incident.updated_at = None, now
+        transition(sess, incident, now, "resolved", from_status=from_status, from_level=incident.level,
+                   actor=by, note=note)
+        audit(sess, now, "incident.resolved", f"incident:{incident.id}", actor=by, note=note)
+    log.info("incident %s resolved by %s", incident_id, by)
+    return ActionResult(incident_id, True, f"已结案事件 {incident_id}，结案人：{by}")

@@ -1,0 +1,257 @@
+"""Message content and routing: templates rendered per channel, scraped text made harmless.
+
+Scraped titles and URLs are untrusted. HTML templates autoescape everything; WeCom
+markdown gets `md` (no tags, links, code, headings or quotes can be smuggled in); plain
+text gets `oneline` (no forged lines). Routing turns recipient ids into one e-mail per
+person and one robot message per WeCom group, with the group's people @-mentioned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alerts.outbox import enqueue
+from alerts.plan import risk_name, tier_name
+from yuqing.config import AppConfig, Recipient
+from yuqing.models import Event, Mention, OutboxMessage, SourceState
+
+log = logging.getLogger(__name__)
+
+WECOM_MARKDOWN_BYTES = 4096
+WECOM_TEXT_BYTES = 2048
+TRUNCATED = "…（内容过长已截断）"
+MOBILE = re.compile(r"^\+?\d{6,15}$")
+MD_REPLACE = str.maketrans({"<": "＜", ">": "＞", "[": "［", "]": "］", "`": "｀", "*": "＊",
+                            "&": "＆", "\\": "＼", "|": "｜"})
+CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+TZ_LABELS = {"Asia/Shanghai": "北京时间", "Asia/Chongqing": "北京时间", "Asia/Hong_Kong": "香港时间"}
+
+
+# --- making scraped text harmless -------------------------------------------------------
+
+
+def oneline(value: Any, limit: int = 300) -> str:
+    """Scraped text on one line, control characters gone, cut to a sane length."""
+    text = " ".join(CONTROL.sub(" ", str(value or "")).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def md(value: Any, limit: int = 300) -> str:
+    """Scraped text made inert inside WeCom markdown: no tags, links, code, bold, headings, quotes."""
+    text = oneline(value, limit).translate(MD_REPLACE)
+    return text.lstrip("#＞> -+=").strip() or "（无标题）"
+
+
+def safe_url(value: Any) -> str:
+    """An http(s) URL or '' (javascript: and friends are dropped)."""
+    url = oneline(value, 2000)
+    scheme = urllib.parse.urlsplit(url).scheme.lower() if url else ""
+    return url if scheme in ("http", "https") else ""
+
+
+def md_url(value: Any) -> str:
+    """A URL that cannot break out of a markdown link's parentheses."""
+    return urllib.parse.quote(safe_url(value), safe=":/?#@!$&'*+,;=%-._~")
+
+
+def fit_bytes(text: str, limit: int, marker: str = TRUNCATED) -> str:
+    """Cut text to at most limit UTF-8 bytes on a character boundary, marking the cut."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    room = limit - len(marker.encode("utf-8"))
+    return raw[:room].decode("utf-8", errors="ignore") + marker
+
+
+# --- templates ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def template_env() -> Environment:
+    """Jinja environment over alerts/templates; autoescape for every .html template."""
+    env = Environment(loader=PackageLoader("alerts", "templates"),
+                      autoescape=lambda name: bool(name and ".html" in name),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=False)
+    env.filters.update(oneline=oneline, md=md, safe_url=safe_url, md_url=md_url)
+    return env
+
+
+def render(name: str, **context: Any) -> str:
+    """Render one template by name."""
+    return template_env().get_template(name).render(**context).strip() + "\n"
+
+
+def local_time(dt: datetime | None, tz: str) -> str:
+    """A UTC datetime as the hospital's wall-clock time, e.g. '2026-11-23 09:30（北京时间）'."""
+    if dt is None:
+        return "—"
+    return f"{dt.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M}（{TZ_LABELS.get(tz, tz)}）"
+
+
+def people_names(cfg: AppConfig, ids: Iterable[str]) -> str:
+    """'张敏（宣传科值班员）、刘洋（宣传科科长）' for recipient or group ids."""
+    return "、".join(f"{p.name}（{p.role}）" if p.role else p.name for p in cfg.channels.expand(list(ids)))
+
+
+# --- what an alert says about its event ------------------------------------------------------
+
+
+def _source_names(sess: Session, cfg: AppConfig) -> dict[str, tuple[str, int]]:
+    """Source id → (name, tier): config first, then what the crawler stored."""
+    names = {s.id: (s.name, s.tier) for s in sess.scalars(select(SourceState))}
+    names.update({s.id: (s.name, s.tier) for s in cfg.sources.sources})
+    return names
+
+
+def top_links(sess: Session, cfg: AppConfig, event: Event, limit: int = 3) -> list[dict[str, str]]:
+    """The event's most telling mentions: negative first, then the highest-tier source, then newest."""
+    sources = _source_names(sess, cfg)
+    mentions = list(sess.scalars(select(Mention).where(Mention.event_id == event.id)))
+    mentions.sort(key=lambda m: (not m.negative, sources.get(m.source_id, ("", 9))[1], -m.when.timestamp()))
+    links = []
+    for m in mentions[:limit]:
+        name, tier = sources.get(m.source_id, (m.source_id, 4))
+        links.append({"source": name, "tier": tier_name(tier), "title": m.title or m.match_context or m.url,
+                      "url": m.url})
+    return links
+
+
+def _number(value: float) -> str:
+    """3.0 → '3', 4.25 → '4.2': no trailing zeros in messages."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def velocity_text(event: Event) -> str:
+    """'每小时 6 条，平时约 1.5 条，为平时的 4 倍' (or that there is no usual rate yet)."""
+    if event.baseline > 0:
+        return (f"每小时 {_number(event.velocity)} 条，平时约 {_number(event.baseline)} 条，"
+                f"为平时的 {_number(event.velocity_ratio)} 倍")
+    return f"每小时 {_number(event.velocity)} 条（尚无平时数据可比）"
+
+
+def event_facts(sess: Session, cfg: AppConfig, event: Event) -> dict[str, Any]:
+    """Everything an alert shows about the event, scraped parts still raw (templates escape)."""
+    return {
+        "event_id": event.id,
+        "headline": event.headline or "（无标题）",
+        "mention_count": event.mention_count, "negative_count": event.negative_count,
+        "crisis_count": event.crisis_count, "source_count": event.source_count,
+        "repost_count": event.repost_count, "velocity": velocity_text(event),
+        "top_tier": tier_name(event.top_tier),
+        "risks": "、".join(risk_name(c) for c in event.risk_categories or []) or "无",
+        "links": top_links(sess, cfg, event),
+        "first_seen": local_time(event.first_seen, cfg.settings.timezone),
+        "last_seen": local_time(event.last_seen, cfg.settings.timezone),
+    }
+
+
+# --- routing -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One message in every form a channel needs."""
+
+    subject: str
+    text: str
+    html: str
+    markdown: str
+    mention_text: str = ""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One message for one address, before it enters the outbox."""
+
+    channel: str
+    recipient: str
+    address: str
+    subject: str
+    body: str
+    body_html: str | None
+    suffix: str
+
+
+def wecom_markdown(content: str, userids: list[str]) -> str:
+    """The robot's markdown payload: content cut to 4096 bytes, @userid mentions kept whole."""
+    mentions = "\n" + " ".join(f"<@{u}>" for u in userids) if userids else ""
+    room = WECOM_MARKDOWN_BYTES - len(mentions.encode("utf-8"))
+    body = fit_bytes(content.rstrip(), room) + mentions
+    return json.dumps({"msgtype": "markdown", "markdown": {"content": body}}, ensure_ascii=False)
+
+
+def wecom_text(content: str, mobiles: list[str]) -> str:
+    """A text payload that @-mentions people by mobile, which markdown messages cannot do."""
+    text = {"content": fit_bytes(content.strip(), WECOM_TEXT_BYTES), "mentioned_mobile_list": mobiles}
+    return json.dumps({"msgtype": "text", "text": text}, ensure_ascii=False)
+
+
+def _email_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered) -> list[Envelope]:
+    """One e-mail per person with an address."""
+    if cfg.channels.email is None:
+        return []
+    return [Envelope("email", p.id, p.email, msg.subject, msg.text, msg.html, f"email:{p.id}")
+            for p in people if p.email]
+
+
+def _wecom_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered) -> list[Envelope]:
+    """One markdown message per robot; people reached by mobile get one short text @-mention."""
+    robots: dict[str, list[Recipient]] = {}
+    for p in people:
+        if p.wecom_robot and p.wecom_robot in cfg.channels.wecom_robots:
+            robots.setdefault(p.wecom_robot, []).append(p)
+    out = []
+    for robot_id, members in robots.items():
+        tags = [p.wecom_mention for p in members if p.wecom_mention]
+        mobiles = [t for t in tags if MOBILE.match(t)]
+        userids = [t for t in tags if not MOBILE.match(t)]
+        out.append(Envelope("wecom", robot_id, robot_id, msg.subject, wecom_markdown(msg.markdown, userids),
+                            None, f"wecom:{robot_id}"))
+        if mobiles and msg.mention_text:
+            out.append(Envelope("wecom", robot_id, robot_id, msg.subject, wecom_text(msg.mention_text, mobiles),
+                                None, f"wecom:{robot_id}:mention"))
+    return out
+
+
+def route(cfg: AppConfig, ids: Iterable[str], channels: Iterable[str], msg: Rendered) -> list[Envelope]:
+    """Recipient and group ids to envelopes on the given channels; the unreachable are logged."""
+    people = cfg.channels.expand(list(ids))
+    channels = list(channels)
+    envelopes: list[Envelope] = []
+    if "email" in channels:
+        envelopes += _email_envelopes(cfg, people, msg)
+    if "wecom" in channels:
+        envelopes += _wecom_envelopes(cfg, people, msg)
+    reached = {e.recipient for e in envelopes if e.channel == "email"}
+    reached |= {p.id for p in people if p.wecom_robot in cfg.channels.wecom_robots and "wecom" in channels}
+    for p in people:
+        if p.id not in reached:
+            log.warning("recipient %s (%s) has no address on channels %s", p.id, p.name, channels)
+    return envelopes
+
+
+def enqueue_envelopes(sess: Session, now: datetime, key: str, purpose: str, envelopes: list[Envelope],
+                      incident_id: int | None = None) -> list[OutboxMessage]:
+    """Put envelopes in the outbox under key:suffix; ones already there are skipped."""
+    added = []
+    for env in envelopes:
+        row = enqueue(sess, now, dedup_key=f"{key}:{env.suffix}", channel=env.channel, recipient=env.recipient,
+                      address=env.address, purpose=purpose, subject=env.subject, body=env.body,
+                      body_html=env.body_html, incident_id=incident_id)
+        if row is not None:
+            added.append(row)
+    return added

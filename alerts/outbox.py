@@ -1,0 +1,286 @@
+"""The outbox: every message is written with the change that caused it, then sent, retried, never lost.
+
+Delivery is at-least-once. A message is claimed by pushing its next_attempt_at one lease
+ahead (an atomic UPDATE, so two dispatchers never send it at once), sent outside any
+transaction, then marked sent. A crash after the send but before the mark leaves the row
+pending; once the lease runs out it is sent again. So a crash can cause a duplicate (e-mails
+carry an X-Yuqing-Key header so people can tell), never a loss.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from yuqing.clock import Clock
+from yuqing.config import AppConfig
+from yuqing.models import OutboxMessage
+from yuqing.store import Store, audit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard the outbox tries: exponential backoff with a cap, then a dead letter."""
+
+    first_delay_seconds: float = 30
+    max_delay_seconds: float = 30 * 60
+    max_attempts: int = 12
+    lease_seconds: float = 300
+    batch: int = 500
+
+    def backoff(self, attempts: int) -> timedelta:
+        """30 s, 1 min, 2 min, 4 min … up to the cap, after the given number of failed attempts."""
+        exponent = max(attempts - 1, 0)
+        delay = self.first_delay_seconds * (2 ** min(exponent, 30))
+        return timedelta(seconds=min(delay, self.max_delay_seconds))
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed message as plain data, so sending needs no database session."""
+
+    id: int
+    dedup_key: str
+    channel: str
+    recipient: str
+    address: str
+    purpose: str
+    subject: str
+    body: str
+    body_html: str | None
+    attempts: int
+
+
+class SendError(Exception):
+    """A send failed; permanent ones (bad key, refused mailbox) are not retried."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class RateLimited(SendError):
+    """The channel asked us to wait; retried at retry_at without counting an attempt."""
+
+    def __init__(self, message: str, retry_at: datetime):
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class Sender(Protocol):
+    """One channel's way of delivering an Outgoing message; raises SendError on failure."""
+
+    def send(self, message: Outgoing) -> None: ...
+
+
+@dataclass
+class DispatchReport:
+    """What one dispatch pass did, for logs and the CLI."""
+
+    sent: list[int] = field(default_factory=list)
+    retried: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+    dead: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"sent {len(self.sent)}, retry later {len(self.retried)}, "
+                f"rate-limited {len(self.deferred)}, dead {len(self.dead)}")
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message the outbox gave up on, for `yuqing outbox dead`."""
+
+    id: int
+    channel: str
+    recipient: str
+    address: str
+    purpose: str
+    subject: str
+    attempts: int
+    created_at: datetime
+    last_error: str | None
+
+
+def enqueue(sess: Session, now: datetime, *, dedup_key: str, channel: str, recipient: str, address: str,
+            purpose: str, subject: str, body: str, body_html: str | None = None,
+            incident_id: int | None = None) -> OutboxMessage | None:
+    """Add a message in the caller's transaction; a dedup_key already there adds nothing."""
+    existing = sess.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key))
+    if existing is not None:
+        log.debug("outbox already holds %s", dedup_key)
+        return None
+    msg = OutboxMessage(dedup_key=dedup_key, channel=channel, recipient=recipient, address=address,
+                        purpose=purpose, subject=subject, body=body, body_html=body_html,
+                        incident_id=incident_id, status="pending", attempts=0,
+                        created_at=now, next_attempt_at=now)
+    sess.add(msg)
+    sess.flush()
+    return msg
+
+
+def secrets_of(cfg: AppConfig) -> list[str]:
+    """Every secret value in the channels config, so errors can be scrubbed of them."""
+    values: list[str] = []
+    email = cfg.channels.email
+    if email is not None:
+        values += [s.get_secret_value() for s in (email.username, email.password) if s is not None]
+    values += [robot.key.get_secret_value() for robot in cfg.channels.wecom_robots.values()]
+    return [v for v in values if v]
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Replace any secret inside an error text, in case a library echoed one."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _due_ids(store: Store, now: datetime, limit: int) -> list[int]:
+    """Pending messages whose time has come, oldest first."""
+    with store.session() as sess:
+        query = (select(OutboxMessage.id)
+                 .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
+        return list(sess.scalars(query))
+
+
+def _claim(store: Store, message_id: int, now: datetime, policy: RetryPolicy) -> Outgoing | None:
+    """Take a lease on one message; None if another dispatcher got it first."""
+    with store.session() as sess:
+        result = sess.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending",
+                   OutboxMessage.next_attempt_at <= now)
+            .values(next_attempt_at=now + timedelta(seconds=policy.lease_seconds))
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            return None
+        row = sess.get(OutboxMessage, message_id)
+        assert row is not None
+        return Outgoing(id=row.id, dedup_key=row.dedup_key, channel=row.channel, recipient=row.recipient,
+                        address=row.address, purpose=row.purpose, subject=row.subject, body=row.body,
+                        body_html=row.body_html, attempts=row.attempts)
+
+
+def _send(senders: Mapping[str, Sender], message: Outgoing) -> SendError | None:
+    """Send one message; any failure comes back as a SendError, never raised."""
+    sender = senders.get(message.channel)
+    if sender is None:
+        return SendError(f"no sender configured for channel {message.channel!r}")
+    try:
+        sender.send(message)
+    except SendError as exc:
+        return exc
+    except Exception as exc:  # a bug or an unforeseen library error: retry like any failure
+        log.exception("outbox message %s: unexpected error from the %s sender", message.id, message.channel)
+        return SendError(f"{type(exc).__name__}: {exc}")
+    return None
+
+
+def _mark_sent(sess: Session, row: OutboxMessage, now: datetime) -> None:
+    """Record a delivery."""
+    row.status, row.sent_at, row.attempts = "sent", now, row.attempts + 1
+    audit(sess, now, "outbox.sent", f"outbox:{row.id}", channel=row.channel, recipient=row.recipient,
+          purpose=row.purpose)
+
+
+def _mark_dead(sess: Session, cfg: AppConfig, row: OutboxMessage, now: datetime, error: str) -> None:
+    """Give up on a message: dead letter, audit entry, and a notice to the operators."""
+    from alerts.operators import notify_operators
+
+    row.status, row.last_error = "dead", error
+    audit(sess, now, "outbox.dead", f"outbox:{row.id}", channel=row.channel, recipient=row.recipient,
+          purpose=row.purpose, attempts=row.attempts, error=error)
+    log.error("outbox message %s (%s to %s, %s) is dead after %s attempt(s): %s",
+              row.id, row.channel, row.recipient, row.purpose, row.attempts, error)
+    if row.purpose != "operator":
+        notify_operators(sess, cfg, now, key=f"outbox:{row.id}:dead", kind="dead_letter",
+                         subject=f"消息发送失败已放弃：{row.subject[:60]}",
+                         facts={"消息编号": str(row.id), "渠道": row.channel, "接收方": row.recipient,
+                                "用途": row.purpose, "尝试次数": str(row.attempts), "错误": error},
+                         advice=f"修复后运行 yuqing outbox requeue {row.id} 重新发送。")
+
+
+def _record(store: Store, cfg: AppConfig, message: Outgoing, failure: SendError | None, now: datetime,
+            policy: RetryPolicy, report: DispatchReport) -> None:
+    """Write the outcome of one send: sent, deferred, retry later, or dead."""
+    with store.session() as sess:
+        row = sess.get(OutboxMessage, message.id)
+        if row is None or row.status != "pending":
+            return
+        if failure is None:
+            _mark_sent(sess, row, now)
+            report.sent.append(row.id)
+            return
+        error = scrub(str(failure), secrets_of(cfg))
+        if isinstance(failure, RateLimited):
+            row.last_error, row.next_attempt_at = error, max(failure.retry_at, now)
+            report.deferred.append(row.id)
+            log.info("outbox message %s rate-limited; next try at %s", row.id, row.next_attempt_at)
+            return
+        row.attempts += 1
+        if failure.permanent or row.attempts >= policy.max_attempts:
+            _mark_dead(sess, cfg, row, now, error)
+            report.dead.append(row.id)
+            return
+        row.last_error, row.next_attempt_at = error, now + policy.backoff(row.attempts)
+        report.retried.append(row.id)
+        log.warning("outbox message %s (%s to %s) failed, attempt %s; retry at %s: %s",
+                    row.id, row.channel, row.recipient, row.attempts, row.next_attempt_at, error)
+
+
+def dispatch(store: Store, cfg: AppConfig, clock: Clock, senders: Mapping[str, Sender],
+             policy: RetryPolicy | None = None) -> DispatchReport:
+    """Send every due pending message once: claim, send, mark; failures back off, then die."""
+    policy = policy or RetryPolicy()
+    report = DispatchReport()
+    for message_id in _due_ids(store, clock.now(), policy.batch):
+        message = _claim(store, message_id, clock.now(), policy)
+        if message is None:
+            continue
+        failure = _send(senders, message)
+        _record(store, cfg, message, failure, clock.now(), policy, report)
+    if report.sent or report.retried or report.dead or report.deferred:
+        log.info("outbox dispatch: %s", report)
+    return report
+
+
+def list_dead_letters(store: Store, limit: int = 100) -> list[DeadLetter]:
+    """Messages the outbox gave up on, newest first."""
+    with store.session() as sess:
+        rows = sess.scalars(select(OutboxMessage).where(OutboxMessage.status == "dead")
+                            .order_by(OutboxMessage.id.desc()).limit(limit))
+        return [DeadLetter(id=r.id, channel=r.channel, recipient=r.recipient, address=r.address,
+                           purpose=r.purpose, subject=r.subject, attempts=r.attempts,
+                           created_at=r.created_at, last_error=r.last_error) for r in rows]
+
+
+def requeue_dead_letters(store: Store, clock: Clock, ids: Iterable[int] | None = None,
+                         by: str = "operator") -> list[int]:
+    """Give dead letters (all, or the ids given) a fresh set of attempts, due now."""
+    now = clock.now()
+    with store.session() as sess:
+        query = select(OutboxMessage).where(OutboxMessage.status == "dead")
+        if ids is not None:
+            query = query.where(OutboxMessage.id.in_(list(ids)))
+        requeued = []
+        for row in sess.scalars(query):
+            row.status, row.attempts, row.next_attempt_at = "pending", 0, now
+            audit(sess, now, "outbox.requeued", f"outbox:{row.id}", actor=by, last_error=row.last_error)
+            requeued.append(row.id)
+    log.info("requeued dead letters %s", requeued)
+    return requeued
+
+
+def requeue_dead(store: Store, clock: Clock, ids: Iterable[int] | None = None, by: str = "operator") -> int:
+    """How many dead letters were given a fresh set of attempts (the CLI's `outbox requeue`)."""
+    return len(requeue_dead_letters(store, clock, ids, by=by))

@@ -1,0 +1,93 @@
+"""The contingency plan applied to one event: which level, and why, in words the crisis team reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from yuqing.config import LEVEL_NAMES, LevelRule, Plan, level_rank
+from yuqing.models import Event
+
+ROMAN = {"IV": "Ⅳ", "III": "Ⅲ", "II": "Ⅱ", "I": "Ⅰ"}
+
+# Risk category ids of data/risk_lexicon.yaml in the hospital's words (a test keeps the two in step).
+RISK_NAMES = {
+    "death_injury": "死亡或伤残",
+    "malpractice_dispute": "医疗事故与纠纷",
+    "violence": "暴力伤医或医闹",
+    "bribery": "红包、回扣或受贿",
+    "fees_fraud": "乱收费或骗保",
+    "infection": "院内感染",
+    "privacy": "隐私泄露或偷拍",
+    "service_attitude": "服务态度、推诿或拒诊",
+    "drug_safety": "假药、过期药或用药错误",
+    "misconduct": "违规执业或医德失范",
+    "safety_accident": "安全事故（火灾、坠落、设施、失窃）",
+    "investigation": "调查、曝光、通报或问责",
+}
+
+TIER_NAMES = {1: "中央媒体", 2: "省级媒体", 3: "地方媒体", 4: "论坛或点评网站"}
+
+
+@dataclass(frozen=True)
+class LevelDecision:
+    """The level an event reaches, the rule that put it there and the plain reasons."""
+
+    level: str
+    rule: LevelRule
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        """All reasons on one line, as shown in alerts."""
+        return "；".join(self.reasons)
+
+
+def level_label(level: str, rule: LevelRule | None = None) -> str:
+    """'Ⅲ级（较大）': how the plan names a level."""
+    name = (rule.name if rule and rule.name else "") or LEVEL_NAMES.get(level, "")
+    return f"{ROMAN.get(level, level)}级（{name}）" if name else f"{ROMAN.get(level, level)}级"
+
+
+def risk_name(category: str) -> str:
+    """A risk category id in words; unknown ids are shown as they are."""
+    return RISK_NAMES.get(category, category)
+
+
+def tier_name(tier: int) -> str:
+    """A source tier in words."""
+    return TIER_NAMES.get(tier, f"第{tier}级来源")
+
+
+def _number(value: float) -> str:
+    """3.0 → '3', 4.25 → '4.2': no trailing zeros in messages."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def rule_reasons(event: Event, rule: LevelRule) -> list[str]:
+    """The thresholds of one rule this event reaches, each as a plain sentence; empty if none."""
+    if rule.require_crisis and (event.crisis_count or 0) <= 0:
+        return []
+    reasons: list[str] = []
+    negative, mentions = event.negative_count or 0, event.mention_count or 0
+    if rule.min_negative_mentions is not None and negative >= rule.min_negative_mentions:
+        reasons.append(f"负面提及 {negative} 条（≥{rule.min_negative_mentions}）")
+    if rule.min_mentions is not None and mentions >= rule.min_mentions:
+        reasons.append(f"提及共 {mentions} 条（≥{rule.min_mentions}）")
+    ratio = event.velocity_ratio
+    if rule.min_velocity_ratio is not None and ratio >= rule.min_velocity_ratio:
+        reasons.append(f"传播速度为平时的 {_number(ratio)} 倍（≥{_number(rule.min_velocity_ratio)} 倍）")
+    if rule.min_source_tier is not None and event.top_tier <= rule.min_source_tier:
+        reasons.append(f"已见于{tier_name(event.top_tier)}（预案：{tier_name(rule.min_source_tier)}及以上）")
+    overlap = [c for c in event.risk_categories or [] if c in set(rule.risk_categories)]
+    if overlap:
+        reasons.append("风险类别：" + "、".join(risk_name(c) for c in overlap))
+    return reasons
+
+
+def assess(event: Event, plan: Plan) -> LevelDecision | None:
+    """The highest level whose rule the event meets, with why; None when no rule is met."""
+    for rule in sorted(plan.levels, key=lambda r: level_rank(r.level), reverse=True):
+        reasons = rule_reasons(event, rule)
+        if reasons:
+            return LevelDecision(level=rule.level, rule=rule, reasons=reasons)
+    return None

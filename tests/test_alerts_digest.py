@@ -1,0 +1,119 @@
+"""The weekly digest: rendered once per period, self-contained, escaped, and sent to digest_to."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from alerts.digest import build_digest, period_for
+from alerts.incidents import acknowledge, mark_responded, sync_incidents
+from alerts.outbox import dispatch, enqueue
+from yuqing.models import DigestRun, Mention, OutboxMessage, SourceState
+from yuqing.store import Store
+
+from .alerts_support import add_sources, cfg, make_event, outbox, payload, robot_contents, senders, smtp, wecom  # noqa: F401
+
+EVIL = "<script>alert('周报')</script>医院"
+WEEK_START = datetime(2026, 11, 15, 16, 0, tzinfo=timezone.utc)  # Monday 16 Nov 00:00 Beijing
+
+
+def mentions(store, start: datetime, day_counts: list[tuple[int, int]], tag: str) -> None:
+    """(total, negative) mentions on each day from start, published at 10:00 local."""
+    with store.session() as sess:
+        for day, (total, negative) in enumerate(day_counts):
+            for i in range(total):
+                when = start + timedelta(days=day, hours=10)
+                sess.add(Mention(url=f"https://jiangcheng-daily.example/{tag}/{day}/{i}", source_id="jiangcheng-daily",
+                                 title="t", fetched_at=when, published_at=when, content_hash=f"{tag}{day}-{i}",
+                                 negative=i < negative, sentiment=0.1 if i < negative else 0.9))
+
+
+def prepare(store, clock, cfg) -> None:
+    add_sources(store)
+    mentions(store, WEEK_START, [(4, 1), (6, 0), (2, 0), (0, 0), (5, 2), (3, 0), (0, 0)], "this")  # 20, 3 negative
+    mentions(store, WEEK_START - timedelta(days=7), [(2, 0)] * 5, "last")  # 10, none negative
+    clock.set(WEEK_START + timedelta(days=4, hours=3))
+    eid = make_event(store, clock, headline=EVIL, mentions=4, negative=3, titles=[EVIL] * 4)
+    sync_incidents(store, cfg, clock)
+    clock.advance(minutes=12)
+    acknowledge(store, 1, "张敏", clock)
+    clock.advance(minutes=50)
+    mark_responded(store, 1, "刘洋", clock)
+    with store.session() as sess:
+        enqueue(sess, clock.now(), dedup_key="dead-one", channel="email", recipient="vp", address="x@y", purpose="alert",
+                subject="旧消息", body="b")
+        sess.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == "dead-one")).status = "dead"
+        state = sess.get(SourceState, "news-search")
+        state.failing_since, state.consecutive_failures, state.last_error = clock.now(), 4, "DNS <b>error</b>"
+        sess.execute(OutboxMessage.__table__.update().where(OutboxMessage.purpose == "alert",
+                                                             OutboxMessage.dedup_key != "dead-one").values(status="sent"))
+    assert eid == 1
+    clock.set(datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc))  # Monday 09:00 Beijing
+
+
+def test_default_period_is_the_last_local_week(config, clock):
+    start, end = period_for(config, clock.now(), None)
+    assert (start, end) == (WEEK_START, WEEK_START + timedelta(days=7))
+    start, end = period_for(config, datetime(2026, 11, 22, 15, 59, tzinfo=timezone.utc), None)  # Sunday 23:59
+    assert end == WEEK_START
+
+
+def test_digest_rendered_once_and_sent_to_digest_to(store, clock, cfg, senders, smtp, wecom, tmp_path):
+    cfg = cfg.model_copy(update={"settings": cfg.settings.model_copy(update={"digest_dir": tmp_path / "digests"})})
+    prepare(store, clock, cfg)
+    before = len(outbox(store))
+    run = build_digest(store, cfg, clock)
+    assert run.period_start == WEEK_START
+    html = (tmp_path / "digests" / "yuqing-digest-20261116-20261123.html").read_text(encoding="utf-8")
+    assert run.path.endswith("yuqing-digest-20261116-20261123.html")
+    assert (tmp_path / "digests" / "yuqing-digest-20261116-20261123.txt").exists()
+
+    # figures: 20 this week (the event's own 4 mentions are fetched on Friday too) vs 10 last week
+    summary = run.summary
+    assert summary["total"] == 24 and summary["total_change"] == "+14 条（+140%）"
+    assert summary["negative_share"] == "25.0%"  # 6 of 24
+    assert summary["negative_change"] == "+25.0 个百分点"
+    assert summary["incidents"] == 1 and summary["median_tta"] == "12 分钟" and summary["median_ttr"] == "1 小时 2 分钟"
+    assert [d["total"] for d in summary["days"]] == [4, 6, 2, 0, 9, 3, 0]
+
+    # self-contained, chart inline, scraped text escaped, problems listed
+    assert "<svg" in html and "<script" not in html and "&lt;script&gt;" in html
+    assert 'src="http' not in html and "<link" not in html
+    assert "12 分钟（张敏）" in html and "Ⅳ级（一般）" in html
+    assert "DNS &lt;b&gt;error&lt;/b&gt;" in html and "旧消息" in html
+
+    new = outbox(store)[before:]
+    assert sorted((r.channel, r.recipient) for r in new) == [
+        ("email", "duty-officer"), ("email", "head-publicity"), ("email", "vp"), ("wecom", "crisis-room")]
+    assert all(r.purpose == "digest" for r in new)
+    assert "<script" not in payload(next(r for r in new if r.channel == "wecom"))["markdown"]["content"]
+
+    # again, and after a restart: the same run, not rendered again, nothing sent twice
+    html_file = tmp_path / "digests" / "yuqing-digest-20261116-20261123.html"
+    html_file.rename(tmp_path / "kept.html")
+    assert build_digest(store, cfg, clock).id == run.id
+    assert not html_file.exists()
+    restarted = Store(store.url)
+    clock.advance(hours=2)
+    assert build_digest(restarted, cfg, clock).id == run.id
+    restarted.dispose()
+    assert len(outbox(store)) == before + 4
+    with store.session() as sess:
+        assert sess.scalar(select(func.count()).select_from(DigestRun)) == 1
+
+    dispatch(store, cfg, clock, senders)
+    digests = [m for m in smtp.messages if "舆情周报" in m["Subject"]]
+    assert sorted(m["To"] for m in digests) == [
+        "chenli@hospital.example", "liuyang@hospital.example", "zhangmin@hospital.example"]
+    assert "<svg" in digests[0].get_body(("html",)).get_content()
+    assert any("舆情周报" in c for c in robot_contents(wecom))
+
+
+def test_next_week_is_a_new_digest(store, clock, cfg, tmp_path):
+    cfg = cfg.model_copy(update={"settings": cfg.settings.model_copy(update={"digest_dir": tmp_path})})
+    first = build_digest(store, cfg, clock)
+    clock.advance(days=7)
+    second = build_digest(store, cfg, clock)
+    assert second.id != first.id and second.period_start == first.period_end
+    assert second.summary["total"] == 0 and second.summary["total_change"] == "持平（均为 0）"
