@@ -229,7 +229,7 @@ def _incident_action(c: Ctx, action: str, incident_id: int, by: str, note: str) 
 
     rt = c.runtime()
     try:
-        result = getattr(inc, action)(rt.store, incident_id, by, rt.clock, note=note)
+        result = getattr(inc, action)(rt.store, incident_id, by, rt.clock, note=note, tz=rt.cfg.settings.timezone)
     except (LookupError, ValueError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(str(result))

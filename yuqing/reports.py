@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from yuqing.config import LEVEL_NAMES, level_rank
+from alerts.plan import level_label
+from yuqing.config import level_rank
 from yuqing.jobs import Runtime
 from yuqing.models import Incident, OutboxMessage, SourceState
 
@@ -29,11 +30,6 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     for row in rows:
         lines.append("  ".join(c + " " * (cols[i] - width(c)) for i, c in enumerate(row)).rstrip())
     return "\n".join(lines)
-
-
-def level_label(level: str) -> str:
-    """'III' -> 'III级（较大）'."""
-    return f"{level}级（{LEVEL_NAMES.get(level, '')}）"
 
 
 def _clip(text: str, size: int) -> str:

@@ -29,6 +29,7 @@ import click
 import yaml
 from sqlalchemy import func, select
 
+from alerts.plan import level_label
 from yuqing import jobs, reports
 from yuqing.clock import ManualClock
 from yuqing.config import DEFAULT_CONFIG_DIR, load_config
@@ -149,7 +150,7 @@ class Narrator:
     def incidents(self) -> None:
         with self.rt.store.session() as sess:
             for inc in sess.scalars(select(Incident).order_by(Incident.id)):
-                click.echo(click.style(f"  INCIDENT {inc.id}: {reports.level_label(inc.level)} {inc.status}", fg="red",
+                click.echo(click.style(f"  INCIDENT {inc.id}: {level_label(inc.level)} {inc.status}", fg="red",
                                        bold=True) + f" — {inc.reason}")
 
     def messages(self) -> None:
@@ -220,6 +221,7 @@ def demo_session(workdir: Path) -> Iterator[DemoSession]:
         cfg_dir = write_demo_config(workdir, web.base, smtp.port, wecom.url)
         cfg = load_config(cfg_dir)
         rt = Runtime(cfg=cfg, store=Store.migrated(cfg.database_url), clock=ManualClock(t0))
+        wecom.clock = rt.clock  # the endpoint's per-minute window runs on demo time too
         stack.callback(rt.store.dispose)
         yield DemoSession(rt, web, smtp, wecom, workdir, t0)
 
@@ -292,7 +294,8 @@ def _escalation_and_ack(rt: Runtime, narrator: Narrator) -> None:
     duty = rt.cfg.channels.recipients[0].name
     narrator.heading(f"{rt.clock.now().astimezone(narrator.tz):%H:%M}  {duty} acknowledges: "
                      f"yuqing incidents ack {inc.id} --by {duty}")
-    acknowledge(rt.store, inc.id, duty, rt.clock, note="已联系家属，正在准备情况通报")
+    click.echo(str(acknowledge(rt.store, inc.id, duty, rt.clock, note="已联系家属，正在准备情况通报",
+                           tz=rt.cfg.settings.timezone)))
     jobs.escalate(rt)
     jobs.dispatch(rt)
     click.echo(reports.incident_detail(rt, inc.id))
