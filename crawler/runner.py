@@ -195,10 +195,21 @@ def crawl_command(config_dir: Path | str, source_ids: list[str], now: datetime |
 
 
 def crawl_in_subprocess(config_dir: Path | str, source_ids: list[str], env: dict[str, str] | None = None,
-                        timeout: float | None = SUBPROCESS_TIMEOUT, *, now: datetime | None = None) -> int:
+                        timeout: float | None = SUBPROCESS_TIMEOUT, *, now: datetime | None = None,
+                        log_path: Path | None = None) -> int:
     """Run `python -m crawler CONFIG_DIR IDS...` and return its exit code (124 when it overran timeout)."""
     cmd = crawl_command(config_dir, source_ids, now)
-    with subprocess.Popen(cmd, env=dict(os.environ if env is None else env)) as proc:
+    log_file = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
+    try:
+        return _wait_child(cmd, env, timeout, source_ids, log_file)
+    finally:
+        if log_file:
+            log_file.close()
+
+
+def _wait_child(cmd: list[str], env: dict[str, str] | None, timeout: float | None, source_ids: list[str],
+                log_file: Any) -> int:
+    with subprocess.Popen(cmd, env=dict(os.environ if env is None else env), stderr=log_file) as proc:
         try:
             return proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from yuqing.clock import Clock, SystemClock
@@ -74,7 +75,7 @@ def due_sources(rt: Runtime, now: datetime | None = None) -> list[str]:
     return due
 
 
-def crawl(rt: Runtime, source_ids: list[str], timeout: int | None = None) -> int:
+def crawl(rt: Runtime, source_ids: list[str], timeout: int | None = None, log_path: Path | None = None) -> int:
     """Crawl in a child process: Scrapy's reactor cannot restart inside a long-lived one."""
     from crawler.runner import crawl_in_subprocess
 
@@ -82,8 +83,10 @@ def crawl(rt: Runtime, source_ids: list[str], timeout: int | None = None) -> int
         return 0
     env = dict(os.environ)
     env.setdefault("YUQING_DATABASE_URL", rt.store.url)
+    now = None if isinstance(rt.clock, SystemClock) else rt.clock.now()  # the demo's and tests' time
     log.info("crawling %s", ", ".join(source_ids))
-    return crawl_in_subprocess(rt.cfg.config_dir, source_ids, env=env, timeout=timeout)
+    return crawl_in_subprocess(rt.cfg.config_dir, source_ids, env=env, timeout=timeout, now=now,
+                               log_path=log_path)
 
 
 def analyze(rt: Runtime, progress: Callable[[int, int], None] | None = None) -> Any:

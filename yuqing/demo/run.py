@@ -259,7 +259,8 @@ def _run_phase(rt: Runtime, web: SampleWeb, narrator: Narrator, phase: int, when
     rt.clock.set(when)
     narrator.heading(f"{when.astimezone(narrator.tz):%H:%M}  {caption}")
     jobs.sync_sources(rt)
-    jobs.crawl(rt, [s.id for s in rt.cfg.sources.sources if s.enabled], timeout=300)
+    jobs.crawl(rt, [s.id for s in rt.cfg.sources.sources if s.enabled], timeout=300,
+               log_path=Path(rt.cfg.settings.data_dir) / "crawl.log")
     _source_problems(rt)
     jobs.analyze(rt)
     jobs.escalate(rt)
