@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,11 +40,18 @@ def instance_lock(rt: Runtime) -> FileLock:
     return FileLock(str(run_dir / "daemon.lock"))
 
 
-def _acquire(lock: FileLock) -> None:
+@contextmanager
+def single_instance(rt: Runtime) -> Iterator[None]:
+    """Hold the instance lock for the block, or raise AlreadyRunning at once."""
+    lock = instance_lock(rt)
     try:
         lock.acquire(timeout=0)
     except Timeout:
         raise AlreadyRunning(f"another yuqing daemon or tick is running (lock {lock.lock_file})") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def build_scheduler(rt: Runtime) -> BackgroundScheduler:
@@ -72,13 +81,15 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
 
 def run_daemon(rt: Runtime, stop: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or until `stop` is set, for tests); exit code for the shell."""
-    lock = instance_lock(rt)
     try:
-        _acquire(lock)
+        with single_instance(rt):
+            return _serve(rt, stop or threading.Event())
     except AlreadyRunning as err:
         log.error("%s", err)
         return 2
-    stop = stop or threading.Event()
+
+
+def _serve(rt: Runtime, stop: threading.Event) -> int:
     previous = _install_signal_handlers(stop)
     try:
         jobs.sync_sources(rt)
@@ -92,7 +103,6 @@ def run_daemon(rt: Runtime, stop: threading.Event | None = None) -> int:
         return 0
     finally:
         _restore_signal_handlers(previous)
-        lock.release()
 
 
 def _install_signal_handlers(stop: threading.Event) -> dict[int, Any]:
@@ -129,24 +139,24 @@ def digest_due(rt: Runtime) -> datetime | None:
 
 def run_tick(rt: Runtime) -> int:
     """One pass of everything due, in order: crawl, analyse, escalate, digest, dispatch."""
-    lock = instance_lock(rt)
     try:
-        _acquire(lock)
+        with single_instance(rt):
+            return _tick(rt)
     except AlreadyRunning as err:
         log.warning("%s; this tick does nothing", err)
         return 0
-    try:
-        jobs.sync_sources(rt)
-        failures = 0
-        due = jobs.due_sources(rt)
-        if due:
-            failures += run_guarded("crawl", lambda: jobs.crawl(rt, due)) is None
-        failures += run_guarded("analyze", lambda: jobs.analyze(rt)) is None
-        failures += run_guarded("escalate", lambda: jobs.escalate(rt)) is None
-        when = digest_due(rt)
-        if when is not None:
-            failures += run_guarded("digest", lambda: jobs.digest(rt, period_end=when)) is None
-        failures += run_guarded("dispatch", lambda: jobs.dispatch(rt)) is None
-        return 1 if failures else 0
-    finally:
-        lock.release()
+
+
+def _tick(rt: Runtime) -> int:
+    jobs.sync_sources(rt)
+    failures = 0
+    due = jobs.due_sources(rt)
+    if due:
+        failures += run_guarded("crawl", lambda: jobs.crawl(rt, due)) is None
+    failures += run_guarded("analyze", lambda: jobs.analyze(rt)) is None
+    failures += run_guarded("escalate", lambda: jobs.escalate(rt)) is None
+    when = digest_due(rt)
+    if when is not None:
+        failures += run_guarded("digest", lambda: jobs.digest(rt, period_end=when)) is None
+    failures += run_guarded("dispatch", lambda: jobs.dispatch(rt)) is None
+    return 1 if failures else 0
