@@ -102,10 +102,10 @@ def _shares(rows: list[Any]) -> Shares:
     return Shares(total=len(rows), analysed=len(analysed), positive=positive, negative=negative)
 
 
-def _days(cfg: AppConfig, rows: list[Any], start: datetime) -> list[DayBar]:
-    """Mentions per local day of the period."""
+def _days(cfg: AppConfig, rows: list[Any], end: datetime) -> list[DayBar]:
+    """Mentions per local day: the seven days up to and including the one the period ends in."""
     tz = ZoneInfo(cfg.settings.timezone)
-    first = start.astimezone(tz).date()
+    first = (end - timedelta(microseconds=1)).astimezone(tz).date() - timedelta(days=6)
     totals: Counter[Any] = Counter()
     negatives: Counter[Any] = Counter()
     for r in rows:
@@ -194,7 +194,7 @@ def collect(sess: Session, cfg: AppConfig, start: datetime, end: datetime, now: 
     data = DigestData(hospital=cfg.hospital.name, week=_shares(rows),
                       previous=_shares(_mentions(sess, start - (end - start), start)),
                       period_label=f"{start.astimezone(tz):%Y-%m-%d} 至 {last:%Y-%m-%d}",
-                      days=_days(cfg, rows, start), generated=local_time(now, cfg.settings.timezone))
+                      days=_days(cfg, rows, end), generated=local_time(now, cfg.settings.timezone))
     data.events = _top_events(sess, rows)
     data.sources = _top_sources(sess, cfg, rows)
     data.incidents = _incidents(sess, cfg, start, end)

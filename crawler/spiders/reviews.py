@@ -92,7 +92,8 @@ class ReviewsSpider(SourceSpider):
             if review.key == self.state.newest_key:
                 self.logger.info("source %s: reached the newest review stored last time", self.source.id)
                 return
-            yield self.item(url=f"{self.source.url}#review-{review.key[:16]}", title=subject, text=review.text,
+            yield self.item(url=f"{self.source.url}#review-{review.key[:16]}", title=review_title(subject, review.text),
+                            text=review.text,
                             author=review.author, published_at=review.published_at, rating=review.rating)
         page = response.meta.get("page", 1)
         nxt = next_link(sel, self.source.selectors.next_page) if reviews and page < self.source.max_pages else None
@@ -193,6 +194,12 @@ def _is_type(obj: dict[str, Any], name: str) -> bool:
 def json_ld_reviews(sel: Selector) -> list[dict[str, Any]]:
     """JSON-LD Review objects in page order."""
     return [obj for obj in json_ld_objects(sel) if _is_type(obj, "Review")]
+
+
+def review_title(subject: str, text: str, size: int = 24) -> str:
+    """'Hospital：first words of the review', so a review reads as a headline in alerts and lists."""
+    words = " ".join(text.split())
+    return f"{subject}：{words if len(words) <= size else words[:size] + '…'}" if subject else words[:size]
 
 
 def page_subject(sel: Selector, title_selector: str | None = None) -> str:

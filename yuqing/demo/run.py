@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from alerts.plan import level_label
 from yuqing import jobs, reports
 from yuqing.clock import ManualClock
-from yuqing.config import DEFAULT_CONFIG_DIR, load_config
+from yuqing.config import DEFAULT_CONFIG_DIR, level_rank, load_config
 from yuqing.demo import site
 from yuqing.jobs import Runtime
 from yuqing.models import Event, Incident, Mention, OutboxMessage, SourceState
@@ -232,6 +232,8 @@ def run_story(demo: DemoSession) -> None:
     _intro(demo.rt, demo.web, demo.smtp, demo.wecom, demo.workdir)
     for phase, hour, caption in PHASES:
         _run_phase(demo.rt, demo.web, narrator, phase, demo.t0 + timedelta(hours=hour), caption)
+        if phase == 0:
+            _morning_ack(demo.rt, narrator)
     _escalation_and_ack(demo.rt, narrator)
     _digest(demo.rt, narrator, demo.workdir)
 
@@ -239,6 +241,8 @@ def run_story(demo: DemoSession) -> None:
 def run_demo(keep: Path | None = None) -> int:
     """Run the demo and print the story; returns the exit code."""
     workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="yuqing-demo-"))
+    logging.getLogger().setLevel(logging.WARNING)  # the story is the output; warnings still show
+    logging.getLogger("alerts.escalation").setLevel(logging.ERROR)  # escalations are narrated instead
     with demo_session(workdir) as demo:
         run_story(demo)
     return 0
@@ -277,26 +281,44 @@ def _source_problems(rt: Runtime) -> None:
             click.echo(click.style(f"  source {state.id} failed: {state.last_error}", fg="red"))
 
 
-def _escalation_and_ack(rt: Runtime, narrator: Narrator) -> None:
+def _acknowledge(rt: Runtime, narrator: Narrator, inc: Incident, note: str) -> None:
+    """The duty officer acknowledges, as they would with `yuqing incidents ack`."""
     from alerts.incidents import acknowledge
 
+    duty = rt.cfg.channels.recipients[0].name
+    narrator.heading(f"{rt.clock.now().astimezone(narrator.tz):%H:%M}  {duty} acknowledges incident {inc.id}: "
+                     f"yuqing incidents ack {inc.id} --by {duty}")
+    click.echo("  " + str(acknowledge(rt.store, inc.id, duty, rt.clock, note=note, tz=rt.cfg.settings.timezone)))
+
+
+def _open_incidents(rt: Runtime) -> list[Incident]:
     with rt.store.session() as sess:
-        top = sess.scalars(select(Incident).where(Incident.status == "open")).all()
-    if not top:
+        found = sess.scalars(select(Incident).where(Incident.status == "open")).all()
+    return sorted(found, key=lambda i: (level_rank(i.level), i.id), reverse=True)
+
+
+def _morning_ack(rt: Runtime, narrator: Narrator) -> None:
+    """A minor complaint in the morning is acknowledged at once, so it stops escalating."""
+    for inc in _open_incidents(rt):
+        rt.clock.advance(minutes=5)
+        _acknowledge(rt, narrator, inc, note="已转门诊部核实处理")
+
+
+def _escalation_and_ack(rt: Runtime, narrator: Narrator) -> None:
+    """Nobody acknowledges the crisis in time: the plan escalates; then the duty officer answers."""
+    open_now = _open_incidents(rt)
+    if not open_now:
         return
-    inc = max(top, key=lambda i: i.ack_deadline)
-    late = inc.ack_deadline + timedelta(minutes=1)
+    inc = open_now[0]
+    late = max(rt.clock.now(), inc.ack_deadline) + timedelta(minutes=1)
     rt.clock.set(late)
-    narrator.heading(f"{late.astimezone(narrator.tz):%H:%M}  Nobody acknowledged incident {inc.id} in time: escalation")
+    narrator.heading(f"{late.astimezone(narrator.tz):%H:%M}  Nobody acknowledged incident {inc.id} "
+                     f"({level_label(inc.level)}) in time: the plan escalates")
     jobs.escalate(rt)
     jobs.dispatch(rt)
     narrator.messages()
     rt.clock.advance(minutes=4)
-    duty = rt.cfg.channels.recipients[0].name
-    narrator.heading(f"{rt.clock.now().astimezone(narrator.tz):%H:%M}  {duty} acknowledges: "
-                     f"yuqing incidents ack {inc.id} --by {duty}")
-    click.echo(str(acknowledge(rt.store, inc.id, duty, rt.clock, note="已联系家属，正在准备情况通报",
-                           tz=rt.cfg.settings.timezone)))
+    _acknowledge(rt, narrator, inc, note="已联系家属，正在准备情况通报")
     jobs.escalate(rt)
     jobs.dispatch(rt)
     click.echo(reports.incident_detail(rt, inc.id))
