@@ -38,12 +38,12 @@ def actions(store, incident_id=1) -> list[str]:
 
 
 def test_incident_opened_once_and_not_resent(store, clock, cfg, senders, smtp, wecom):
-    make_event(store, clock, negative=7, mentions=8, risks=["malpractice_dispute"])
+    make_event(store, clock, negative=7, mentions=8, risks=["violence"])
     changes = sync_incidents(store, cfg, clock)
     assert [(c.action, c.to_level) for c in changes] == [("opened", "III")]
     inc = incident(store)
     assert inc.status == "open" and inc.level == "III"
-    assert inc.reason == "负面提及 7 条（≥5）；风险类别：医疗事故与纠纷"
+    assert inc.reason == "负面提及 7 条（≥5）；风险类别：暴力伤医或医闹"
     assert inc.ack_deadline == clock.now() + timedelta(minutes=30)
     assert actions(store) == ["opened"]
 

@@ -21,10 +21,10 @@ def event(**measures) -> Event:
 
 
 def test_reason_names_the_threshold_and_the_risk(config):
-    decision = assess(event(negative_count=7, risk_categories=["malpractice_dispute"]), config.plan)
+    decision = assess(event(negative_count=7, risk_categories=["violence"]), config.plan)
     assert decision is not None
     assert decision.level == "III"
-    assert decision.reason == "负面提及 7 条（≥5）；风险类别：医疗事故与纠纷"
+    assert decision.reason == "负面提及 7 条（≥5）；风险类别：暴力伤医或医闹"
 
 
 def test_highest_level_wins(config):
@@ -39,7 +39,8 @@ def test_highest_level_wins(config):
     ({"negative_count": 5}, "III"),
     ({"velocity": 6.0, "baseline": 2.0, "negative_count": 1}, "III"),
     ({"risk_categories": ["violence"]}, "III"),
-    ({"risk_categories": ["death_injury"]}, "II"),
+    ({"risk_categories": ["bribery"]}, "III"),
+    ({"risk_categories": ["death_injury"], "negative_count": 1}, "IV"),  # rises by spread and reach
     ({"top_tier": 2}, "II"),
     ({"negative_count": 15}, "II"),
     ({"negative_count": 50}, "I"),
