@@ -97,11 +97,13 @@ class Mention(Base):
     crisis: Mapped[bool | None] = mapped_column(Boolean)
     risk_categories: Mapped[list[Any]] = mapped_column(default=list)
     risk_terms: Mapped[list[Any]] = mapped_column(default=list)
+    keywords: Mapped[list[Any]] = mapped_column(default=list, doc="Top keywords: how it was grouped into its event.")
     simhash: Mapped[int | None] = mapped_column(BigInteger)
     repost_of_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id"))
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
 
     urls: Mapped[list[MentionURL]] = relationship(back_populates="mention", cascade="all, delete-orphan")
+    source: Mapped[SourceState] = relationship()  # also orders inserts after their source's row
     event: Mapped[Event | None] = relationship(back_populates="mentions", foreign_keys=[event_id])
 
     __table_args__ = (
@@ -130,8 +132,12 @@ class MentionURL(Base):
     seen_at: Mapped[datetime]
 
     mention: Mapped[Mention] = relationship(back_populates="urls")
+    source: Mapped[SourceState] = relationship()
 
-    __table_args__ = (UniqueConstraint("url_key", name="uq_mention_urls_url_key"),)
+    __table_args__ = (
+        UniqueConstraint("url_key", name="uq_mention_urls_url_key"),
+        Index("ix_mention_urls_mention_id", "mention_id"),  # event measures join URLs to their mentions
+    )
 
 
 class Event(Base):
