@@ -1,13 +1,19 @@
-"""Crisis-risk tagging: lexicon claims, negation, rebuttals, co-signals and publicity frames.
+"""Crisis-risk tagging: lexicon claims, negation, rebuttals, co-signals and publicity frames,
+backed by a small learned headline model for the long tail of crisis wording.
 
 The rules are described in data/risk_lexicon.yaml, which is the editable part; this module only
-compiles that file into a few regexes and applies them. Nothing here depends on sentiment.
+compiles that file into a few regexes and applies them. The learned part (data/risk_model.npz,
+rebuilt by scripts/train_risk.py) is a character n-gram logistic regression over the first
+sentence (the headline): it may add a crisis the lexicon missed when its probability is high,
+never when the text negates or rebuts its claims, and never removes one. Nothing here depends
+on sentiment.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 try:  # the regex parser, to find each pattern's literal prefixes for a prefilter
@@ -226,6 +233,95 @@ def _prefixes(regex: re.Pattern[str]) -> set[str] | None:
         return None
 
 
+# --- the learned headline model -------------------------------------------------------------
+
+_MODEL_DIGITS_RE = re.compile(r"\d+(?:\.\d+)?")
+_MODEL_LATIN_RE = re.compile(r"[a-z]+")
+_MODEL_DROP_RE = re.compile(r"[\s#【】\[\]“”\"'‘’「」『』《》()（）]+")
+_HEAD_END = frozenset("。\n")  # the pipeline joins title。body; titles use ！？ mid-way
+
+
+def model_text(text: str) -> str:
+    """The model's view of a text: normalised, numbers and Latin words folded, quotes dropped, ^…$ ends."""
+    norm = _normalize(text)
+    norm = _MODEL_LATIN_RE.sub("a", _MODEL_DIGITS_RE.sub("0", norm))
+    return "^" + _MODEL_DROP_RE.sub(" ", norm).strip() + "$"
+
+
+def model_grams(text: str, orders: Sequence[int] = (1, 2, 3)) -> set[str]:
+    """Distinct character n-grams of the model's view of a text (spaces alone are not features)."""
+    folded = model_text(text)
+    out = set()
+    for n in orders:
+        for i in range(len(folded) - n + 1):
+            gram = folded[i:i + n]
+            if gram.strip():
+                out.add(gram)
+    return out
+
+
+def headline(text: str, limit: int = 80) -> str:
+    """The first sentence of a text (a title, or a post's opening), at most `limit` characters."""
+    for i, ch in enumerate(text[:limit]):
+        if ch in _HEAD_END:
+            return text[:i]
+    return text[:limit]
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    """Logistic regression over binary character n-grams, scaled by 1/sqrt(n-gram count), with the
+    probabilities at which it may add a crisis: alone, beside a weak lexicon claim, or in a frame;
+    alone and without one of the `cues` (harm, wrongdoing, allegation, response) it needs `uncued`."""
+
+    weights: Mapping[str, float]
+    bias: float
+    orders: tuple[int, ...]
+    alone: float
+    with_claim: float
+    in_frame: float
+    head_chars: int
+    defer_to: frozenset[str] = frozenset()
+    cues: re.Pattern[str] | None = None
+    uncued: float = 1.0
+    defer_words: re.Pattern[str] | None = None
+
+    def probability(self, text: str) -> float:
+        """P(crisis) for one headline."""
+        grams = model_grams(text, self.orders)
+        if not grams:
+            return 0.0
+        w = self.weights
+        z = self.bias + sum(w.get(g, 0.0) for g in grams) / (len(grams) ** 0.5)
+        return 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
+
+
+def load_model(path: Path, settings: Mapping[str, Any], where: str) -> RiskModel:
+    """Read a model file written by scripts/train_risk.py, with its thresholds from the lexicon."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            grams = [str(g) for g in npz["grams"]]
+            weights = npz["weights"].astype(np.float64)
+            bias = float(npz["bias"])
+            orders = tuple(int(n) for n in npz["orders"])
+    except (OSError, KeyError, ValueError) as err:
+        raise ValueError(f"{where}: cannot read risk model {path}: {err}") from None
+    if len(grams) != len(weights):
+        raise ValueError(f"{where}: {path} has {len(grams)} n-grams but {len(weights)} weights")
+    return RiskModel(
+        weights=dict(zip(grams, weights.tolist())), bias=bias, orders=orders,
+        alone=_weight(settings.get("alone", 0.6), f"{where}.alone"),
+        with_claim=_weight(settings.get("with_claim", 0.5), f"{where}.with_claim"),
+        in_frame=_weight(settings.get("in_frame", 0.8), f"{where}.in_frame"),
+        head_chars=int(settings.get("head_chars", 80)),
+        defer_to=frozenset(str(c) for c in settings.get("defer_to") or ()),
+        cues=_compile_literals((_normalize(str(c)) for c in settings.get("cues") or ()), overlapping=False),
+        uncued=_weight(settings.get("uncued", 1.0), f"{where}.uncued"),
+        defer_words=_compile_literals((_normalize(str(c)) for c in settings.get("defer_words") or ()),
+                                      overlapping=False),
+    )
+
+
 @dataclass(frozen=True)
 class PatternRule:
     """A category regex with its weight."""
@@ -249,6 +345,8 @@ class RiskLexicon:
     unanchored: tuple[int, ...]
     negators: re.Pattern[str] | None
     close_negators: re.Pattern[str] | None
+    prohibitions: re.Pattern[str] | None
+    conditionals: re.Pattern[str] | None
     rebuttal: Matcher
     cosignals: Matcher
     frames: Matcher
@@ -260,6 +358,7 @@ class RiskLexicon:
     frame_factor: float
     category_min: float
     negation_window: int
+    model: RiskModel | None = None
 
     def display_name(self, category: str) -> str:
         """Chinese display name of a category id (the id itself if unnamed)."""
@@ -372,6 +471,18 @@ def load_lexicon(path: Path | None = None, extra: Mapping[str, Sequence[str]] | 
             patterns.append(PatternRule(cid, _compile_pattern(str(rule.get("re", "")), where),
                                         _weight(rule.get("weight", strong), where)))
 
+    model = None
+    spec = data.get("model")
+    if isinstance(spec, dict) and spec.get("file") and spec.get("enabled", True):
+        unknown = set(map(str, spec.get("defer_to") or ())) - set(cats)
+        if unknown:
+            raise ValueError(f"{path}: model.defer_to: unknown category id(s) {', '.join(sorted(unknown))}")
+        model_path = (path.parent / str(spec["file"])).resolve()
+        if model_path.exists():
+            model = load_model(model_path, spec, f"{path}: model")
+        else:
+            log.warning("risk model %s not found: lexicon only", model_path)
+
     negators = [_normalize(str(n)) for n in data.get("negators") or []]
     close = [_normalize(str(n)) for n in data.get("close_negators") or []]
     lex = RiskLexicon(
@@ -383,6 +494,8 @@ def load_lexicon(path: Path | None = None, extra: Mapping[str, Sequence[str]] | 
         **_anchor_index(patterns),
         negators=_compile_literals(negators, overlapping=True),
         close_negators=_compile_literals(close, overlapping=True),
+        prohibitions=_compile_literals([_normalize(str(n)) for n in data.get("prohibitions") or []]),
+        conditionals=_compile_literals([_normalize(str(n)) for n in data.get("conditionals") or []]),
         rebuttal=_matcher(data.get("rebuttal"), f"{path}: rebuttal"),
         cosignals=_matcher(data.get("cosignals"), f"{path}: cosignals"),
         frames=_matcher(data.get("frames"), f"{path}: frames"),
@@ -394,6 +507,7 @@ def load_lexicon(path: Path | None = None, extra: Mapping[str, Sequence[str]] | 
         frame_factor=_weight(data.get("frame_factor", 0.5), "frame_factor"),
         category_min=_weight(data.get("category_min", 0.3), "category_min"),
         negation_window=int(data.get("negation_window", 5)),
+        model=model,
     )
     log.debug("risk lexicon %s: %d terms, %d patterns", path, len(term_rules), len(patterns))
     return lex
@@ -451,15 +565,23 @@ class RiskTagger:
             return RiskAssessment(False, (), (), 0.0)
         lex = self.lexicon
         masked = self._mask(norm)
-        claims = self._claims(masked)
-        claims = [c for c in claims if not self._negated(masked, c, claims)]
-        claims = self._drop_rumour(masked, claims)
+        found = self._claims(masked)
+        claims = [c for c in found if not self._negated(masked, c, found)]
+        rebuttals = lex.rebuttal.spans(masked)
+        # the model reads the headline: a negation in it, or a rebuttal that can reach it, stops it
+        head_end = len(headline(norm, lex.model.head_chars)) if lex.model is not None else 0
+        guarded = (any(c.start < head_end for c in found if c not in claims)
+                   or any(s < head_end + REBUTTAL_REACH for s, _ in rebuttals))
+        claims = self._drop_rumour(masked, claims, rebuttals)
         weighed = self._weigh(masked, claims)
         miss = 1.0
-        for _, eff in weighed:
+        for eff in self._event_weights(masked, weighed):
             miss *= 1.0 - eff
         score = 1.0 - miss
         cats = {c.category for c, eff in weighed if eff >= lex.category_min - 1e-9}
+        if (score < lex.threshold and lex.model is not None and not guarded
+                and not self._defers(masked, weighed, cats)):
+            score = max(score, self._model_score(norm[:head_end], masked[:head_end], score))
         spans = sorted({(c.start, c.end) for c in claims})
         terms = tuple(dict.fromkeys(t for t in (norm[s:e].strip(_TERM_TRIM) for s, e in spans) if t))
         return RiskAssessment(
@@ -468,6 +590,34 @@ class RiskTagger:
             terms=terms,
             score=round(score, 3),
         )
+
+    def _defers(self, text: str, weighed: Sequence[tuple[_Claim, float]], cats: set[str]) -> bool:
+        """The model leaves the verdict to the lexicon's rules when only `defer_to` categories were
+        found and (with `defer_words`) each of their claims names a death: a death needs blame."""
+        model = self.lexicon.model
+        assert model is not None
+        if not cats or not cats <= model.defer_to:
+            return False
+        if model.defer_words is None:
+            return True
+        return all(model.defer_words.search(text, c.start, c.end)
+                   for c, eff in weighed if c.category in model.defer_to and eff >= self.lexicon.category_min - 1e-9)
+
+    def _model_score(self, head: str, masked_head: str, lexicon_score: float) -> float:
+        """The model's probability for the headline when it reaches its bar (else 0): lower beside
+        a weak lexicon claim, higher alone without a cue and in a publicity frame."""
+        model = self.lexicon.model
+        assert model is not None
+        if lexicon_score >= self.lexicon.category_min - 1e-9:
+            need = model.with_claim
+        elif model.cues is None or model.cues.search(masked_head):
+            need = model.alone
+        else:
+            need = model.uncued
+        if self.lexicon.frames.spans(masked_head):
+            need = max(need, model.in_frame)
+        p = model.probability(head)
+        return p if p >= need and p >= self.lexicon.threshold else 0.0
 
     def _mask(self, text: str) -> str:
         """Blank out look-alike phrases (死亡率, 拒收红包 …) so nothing matches inside them."""
@@ -509,15 +659,26 @@ class RiskTagger:
         return out
 
     def _negated(self, text: str, claim: _Claim, claims: Sequence[_Claim]) -> bool:
-        """A negator shortly before the claim, in its clause, and not itself part of another claim."""
+        """A negator shortly before the claim (a prohibition anywhere before it, a conditional
+        anywhere in its clause), in its clause, and not itself part of another claim."""
         lex = self.lexicon
         lo = claim.start
         while lo > 0 and claim.start - lo < lex.negation_window and text[lo - 1] not in _BOUNDARY:
             lo -= 1
-        for regex, near in ((lex.negators, False), (lex.close_negators, True)):
+        clause = lo
+        while clause > 0 and text[clause - 1] not in _BOUNDARY:
+            clause -= 1
+        if lex.conditionals is not None:
+            end = claim.end
+            while end < len(text) and text[end] not in _BOUNDARY:
+                end += 1
+            if lex.conditionals.search(text, clause, end):
+                return True
+        for regex, near, start in ((lex.negators, False, lo), (lex.close_negators, True, lo),
+                                   (lex.prohibitions, False, clause)):
             if regex is None:
                 continue
-            for m in regex.finditer(text, lo, claim.start):
+            for m in regex.finditer(text, start, claim.start):
                 s, e = m.start(), m.start() + len(m.group(1))
                 if e > claim.start or (near and e != claim.start):
                     continue
@@ -525,9 +686,8 @@ class RiskTagger:
                     return True
         return False
 
-    def _drop_rumour(self, text: str, claims: list[_Claim]) -> list[_Claim]:
+    def _drop_rumour(self, text: str, claims: list[_Claim], spans: list[tuple[int, int]]) -> list[_Claim]:
         """In a rebuttal, the claims just before a rebuttal word (or after a "辟谣：" header) are the rumour denied."""
-        spans = self.lexicon.rebuttal.spans(text)
         if not spans:
             return claims
         denied: list[tuple[int, int]] = []
@@ -538,14 +698,43 @@ class RiskTagger:
 
     @staticmethod
     def _per_event(text: str, claims: Sequence[_Claim]) -> list[_Claim]:
-        """The strongest claim of each category in each clause: one event described twice is not two events."""
+        """The strongest claim of each category in each clause, and a claim's words once: one event
+        described twice is not two events."""
         bounds = [i for i, ch in enumerate(text) if ch in _BOUNDARY]
         best: dict[tuple[str, int], _Claim] = {}
         for c in claims:
             key = (c.category, bisect.bisect_right(bounds, c.start))
             if key not in best or c.weight > best[key].weight:
                 best[key] = c
-        return list(best.values())
+        # the same words again in another clause (烫伤 … 烫伤后别涂酱油) are the same event
+        seen: set[tuple[str, str]] = set()
+        out = []
+        for c in sorted(best.values(), key=lambda c: (-c.weight, c.start)):
+            words = (c.category, text[c.start:c.end])
+            if words not in seen:
+                seen.add(words)
+                out.append(c)
+        return sorted(out, key=lambda c: c.start)
+
+    def _event_weights(self, text: str, weighed: Sequence[tuple[_Claim, float]]) -> list[float]:
+        """The weights that add up to the score: claims overlapping a stronger one (one span matched
+        in two categories) are one event, and a publicity-framed sentence counts its strongest claim only."""
+        frames = self.lexicon.frames.spans(text)
+        ends = [i for i, ch in enumerate(text) if ch in _SENTENCE_END]
+        kept: list[_Claim] = []
+        framed_sentences: set[int] = set()
+        out = []
+        for c, eff in sorted(weighed, key=lambda ce: (-ce[1], ce[0].start)):
+            if any(c.start < k.end and k.start < c.end for k in kept):
+                continue
+            if any(_same_sentence(text, s, c.start) for s, _ in frames):
+                sentence = bisect.bisect_right(ends, c.start)
+                if sentence in framed_sentences:
+                    continue
+                framed_sentences.add(sentence)
+            kept.append(c)
+            out.append(eff)
+        return out
 
     def _weigh(self, text: str, claims: Sequence[_Claim]) -> list[tuple[_Claim, float]]:
         """Each event's effective weight: weak claims discounted without an outside co-signal, claims in a frame."""
@@ -569,5 +758,9 @@ class RiskTagger:
     def explain(self, text: str) -> dict[str, Any]:
         """The verdict with display names, for people tuning the lexicon."""
         res = self.assess(text)
-        return {"crisis": res.crisis, "score": res.score, "terms": list(res.terms),
-                "categories": {c: self.lexicon.display_name(c) for c in res.categories}}
+        out = {"crisis": res.crisis, "score": res.score, "terms": list(res.terms),
+               "categories": {c: self.lexicon.display_name(c) for c in res.categories}}
+        model = self.lexicon.model
+        if model is not None:
+            out["model"] = round(model.probability(headline(_normalize(text), model.head_chars)), 3)
+        return out

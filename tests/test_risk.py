@@ -1,4 +1,5 @@
-"""Crisis-risk tagging: categories, negation, rebuttals, publicity frames, config terms, CLI, accuracy, speed."""
+"""Crisis-risk tagging: categories, negation, rebuttals, publicity frames, the learned headline model,
+config terms, CLI, accuracy on tuned and unseen sets, speed."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 sys.path.insert(0, str(REPO))
 from bench.bench_risk import naive_baseline, prf, read_batches, read_labelled  # noqa: E402
+
+FRESH = {name: DATA / f"risk_fresh_{name}.tsv" for name in "abcd"}
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +226,18 @@ def test_eval_set_is_realistic() -> None:
     assert not dev & {t for _, t in rows}, "dev and eval overlap"
 
 
+def test_fresh_batches_are_realistic_and_disjoint() -> None:
+    """Each fresh batch: 150 headlines, 40% crisis, no line shared with any other set."""
+    seen = {t for f in ("risk_dev.tsv", "risk_headlines.tsv") for _, t in read_labelled(DATA / f)}
+    for name, path in FRESH.items():
+        rows = read_labelled(path)
+        texts = {t for _, t in rows}
+        assert len(rows) == len(texts) == 150, name
+        assert sum(g for g, _ in rows) == 60, name
+        assert not texts & seen, f"fresh {name} overlaps another set"
+        seen |= texts
+
+
 def test_dev_set_figures(tagger: RiskTagger) -> None:
     p, r = _scores(tagger, read_labelled(DATA / "risk_dev.tsv"))
     assert p >= 0.95 and r >= 0.95, (p, r)
@@ -234,23 +249,42 @@ def test_eval_batch_1_precision_and_recall(tagger: RiskTagger) -> None:
     assert p >= 0.9 and r >= 0.9, (p, r)
 
 
+def _unseen() -> list[tuple[bool, str]]:
+    """The sets never tuned or trained on: eval batch 6 and fresh batch d."""
+    batches = read_batches(DATA / "risk_headlines.tsv")
+    return batches[list(batches)[-1]] + read_labelled(FRESH["d"])
+
+
 def test_eval_holdout_precision_and_recall_floor(tagger: RiskTagger) -> None:
-    """The last batch was never tuned against: precision meets the target, recall is guarded at its level."""
+    """Eval batch 6 was never tuned or trained on (v9: 0.964/0.900): precision meets the target, recall is guarded."""
     batches = read_batches(DATA / "risk_headlines.tsv")
     p, r = _scores(tagger, batches[list(batches)[-1]])
-    assert p >= 0.9 and r >= 0.65, (p, r)
+    assert p >= 0.9 and r >= 0.85, (p, r)
 
 
-@pytest.mark.xfail(strict=False, reason="recall on unseen wording is ~0.68 (target 0.9): a lexicon's known limit")
-def test_eval_holdout_reaches_recall_target(tagger: RiskTagger) -> None:
-    batches = read_batches(DATA / "risk_headlines.tsv")
-    p, r = _scores(tagger, batches[list(batches)[-1]])
+def test_fresh_unseen_batch_floor(tagger: RiskTagger) -> None:
+    """Fresh batch d, run once on the frozen v9 (0.904/0.783): precision meets the target, recall is guarded."""
+    p, r = _scores(tagger, read_labelled(FRESH["d"]))
+    assert p >= 0.9 and r >= 0.75, (p, r)
+
+
+def test_fresh_batches_first_runs_are_kept_as_tuning_material(tagger: RiskTagger) -> None:
+    """Fresh a, b and c were each run once blind (0.929/0.650 v6, 0.902/0.767 v7, 0.923/0.800 v8), then tuned on."""
+    for name in "abc":
+        p, r = _scores(tagger, read_labelled(FRESH[name]))
+        assert p >= 0.95 and r >= 0.95, (name, p, r)
+
+
+@pytest.mark.xfail(strict=False, reason="recall on unseen headlines is ~0.8 (fresh b 0.77, c 0.80, d 0.78; "
+                                        "eval batch 6 0.90): the 0.9 target is not met on fresh wording")
+def test_unseen_sets_reach_the_targets(tagger: RiskTagger) -> None:
+    p, r = _scores(tagger, _unseen())
     assert p >= 0.9 and r >= 0.9, (p, r)
 
 
 def test_eval_set_overall_precision(tagger: RiskTagger) -> None:
     p, r = _scores(tagger, read_labelled(DATA / "risk_headlines.tsv"))
-    assert p >= 0.9 and r >= 0.85, (p, r)
+    assert p >= 0.9 and r >= 0.9, (p, r)
 
 
 def test_beats_the_naive_baseline_on_precision(tagger: RiskTagger) -> None:
@@ -258,6 +292,15 @@ def test_beats_the_naive_baseline_on_precision(tagger: RiskTagger) -> None:
     ours, _ = _scores(tagger, rows)
     naive, *_ = prf(rows, naive_baseline(tagger.lexicon))
     assert ours >= naive + 0.2, (ours, naive)
+
+
+def test_the_model_adds_recall_on_unseen_sets(tagger: RiskTagger) -> None:
+    """What the learned part is for: on the unseen sets it adds recall (0.617 → 0.842) without losing precision."""
+    rows = _unseen()
+    lexicon_only = RiskTagger(dataclasses.replace(tagger.lexicon, model=None))
+    p, r = _scores(tagger, rows)
+    p0, r0 = _scores(lexicon_only, rows)
+    assert r >= r0 + 0.15 and p >= p0 - 0.02, (p, r, p0, r0)
 
 
 def test_speed_floor(tagger: RiskTagger) -> None:
@@ -270,3 +313,122 @@ def test_speed_floor(tagger: RiskTagger) -> None:
             tagger.assess(t)
         best = max(best, len(texts) / (time.perf_counter() - start))
     assert best >= 2500, best
+
+
+# --- structural claims added in v7-v9 ------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "孩子发烧被当成感冒 最后确诊脑膜炎",                   # misdiagnosis told as a story
+    "男子被诊断“肺癌”切掉半个肺 术后病理显示良性",
+    "医院被取消三甲资格",                                   # sanctions in any wording
+    "市中心医院等级复审未通过 由三甲降为二甲",
+    "一医院因医疗废物混入生活垃圾被罚20万",
+    "窗帘破损 女子在病房换衣服被隔壁看得一清二楚",         # privacy
+    "男子在医院大厅突发疾病倒地 十几分钟无医护上前",       # neglect
+    "病理报告被弄混 女子被误做乳房切除",                   # mix-ups
+    "关于我院一患者离院后死亡的情况说明",                   # the institution's own statement
+])
+def test_structural_claims_catch_long_tail_wording(tagger: RiskTagger, text: str) -> None:
+    res = tagger.assess(text)
+    assert res.crisis and res.categories, res
+
+
+@pytest.mark.parametrize("text", [
+    "这5种癌症早期症状容易被误认为胃病",                   # health education about misdiagnosis
+    "AI辅助诊断在基层医院推广 漏诊率下降",                 # a rate, not an incident
+    "宝宝留置针怎么护理？护士教你几招",                     # 留置 is a cannula here, not detention
+    "八旬老人在家摔倒骨折 医院微创手术三天下地",           # a fall at home, treated at hospital
+    "卫健委：医疗机构不得以任何理由拒收危重病人",           # a prohibition reaches its clause
+    "医院出台规定：医生收受红包一律严肃处理",               # a conditional: a rule, not an incident
+    "国家医保局：将严查医院违规收费",                       # an announced campaign
+    "网传“某医院抽血针头重复使用” 院方：均为一次性耗材 已报警",  # rumour and denial
+])
+def test_look_alikes_of_the_new_claims_are_not_crises(tagger: RiskTagger, text: str) -> None:
+    assert not tagger.assess(text).crisis, tagger.explain(text)
+
+
+# --- the learned headline model ------------------------------------------------------------------
+
+def test_the_shipped_model_is_loaded(tagger: RiskTagger) -> None:
+    model = tagger.lexicon.model
+    assert model is not None and len(model.weights) > 1000
+    assert 0.5 <= model.with_claim <= model.alone <= model.in_frame <= 1.0 and model.alone <= model.uncued
+
+
+def test_the_model_catches_what_the_lexicon_misses(tagger: RiskTagger) -> None:
+    text = "#医生连续值班32小时后倒在手术台旁#"
+    lexicon_only = RiskTagger(dataclasses.replace(tagger.lexicon, model=None))
+    assert not lexicon_only.assess(text).crisis
+    res = tagger.assess(text)
+    assert res.crisis and res.score >= 0.5 and res.categories == () and res.terms == ()
+
+
+@pytest.mark.parametrize("text", [
+    "网传某医院护士打骂患儿 警方：视频系外省幼儿园事件",     # a rebuttal stops the model
+    "医院辟谣：网传“医生手术中离开去吃饭”系多年前旧闻",
+    "疫苗接种后无人出现严重不良反应",                       # negated in the headline
+    "男子突发疾病死亡",                                     # a death needs blame: the model defers
+    "女子在家中猝死",
+    "男子在医院停车场捡到钱包 交还失主",                     # no cue, and below the uncued bar
+])
+def test_the_model_never_overrides_rebuttal_negation_or_the_death_rule(tagger: RiskTagger, text: str) -> None:
+    assert not tagger.assess(text).crisis, tagger.explain(text)
+
+
+def test_the_model_reads_the_headline_only(tagger: RiskTagger) -> None:
+    head = "#医生连续值班32小时后倒在手术台旁#"
+    body = "院方表示正在调查。" * 30
+    assert tagger.assess(head + "。" + body).crisis
+    # a neutral title is not made a crisis by what the model would make of a later sentence
+    assert not tagger.assess("医院举办职工书画展。" + head + "。" + body).crisis
+    # a rebuttal deep in a long body does not silence the headline; one near it does
+    assert tagger.assess(head + "。" + body + "有关说法系谣言。").crisis
+    assert not tagger.assess(head + "。医院辟谣：系谣言").crisis
+
+
+def test_verdicts_are_plain_python_values(tagger: RiskTagger) -> None:
+    res = tagger.assess("#医生连续值班32小时后倒在手术台旁#")
+    assert type(res.crisis) is bool and type(res.score) is float
+    json.dumps(dataclasses.asdict(res))
+    assert "model" in tagger.explain("医院举办职工书画展")
+
+
+def test_a_missing_model_file_means_lexicon_only(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data = yaml.safe_load((REPO / "data" / "risk_lexicon.yaml").read_text(encoding="utf-8"))
+    data["model"]["file"] = "no_such_model.npz"
+    lex_path = tmp_path / "lex.yaml"
+    lex_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        lex = load_lexicon(lex_path)
+    assert lex.model is None and "no_such_model.npz" in caplog.text
+    assert not RiskTagger(lex).assess("#医生连续值班32小时后倒在手术台旁#").crisis
+
+
+def test_a_broken_model_file_or_setting_is_a_clear_error(tmp_path: Path) -> None:
+    data = yaml.safe_load((REPO / "data" / "risk_lexicon.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "risk_model.npz").write_bytes(b"not a model")
+    lex_path = tmp_path / "lex.yaml"
+    lex_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="risk_model.npz"):
+        load_lexicon(lex_path)
+    data["model"]["defer_to"] = ["death_injruy"]
+    lex_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="death_injruy"):
+        load_lexicon(lex_path)
+
+
+def test_the_shipped_model_is_rebuilt_exactly_from_the_tuning_sets(tmp_path: Path) -> None:
+    """scripts/train_risk.py is deterministic: the shipped .npz is what the labelled files give (not stale),
+    and it never reads the unseen sets."""
+    np = pytest.importorskip("numpy")
+    sys.path.insert(0, str(REPO / "scripts"))
+    import train_risk  # noqa: PLC0415
+
+    files = {name for name, _, _ in train_risk.TRAINING}
+    assert "risk_fresh_d.tsv" not in files
+    assert all(keep is not None and "6" not in keep for name, _, keep in train_risk.TRAINING if name == "risk_headlines.tsv")
+    out = tmp_path / "m.npz"
+    assert train_risk.main(["--out", str(out)]) == 0
+    with np.load(out) as new, np.load(REPO / "data" / "risk_model.npz") as shipped:
+        assert (new["grams"] == shipped["grams"]).all()
+        assert np.array_equal(new["weights"], shipped["weights"]) and float(new["bias"]) == float(shipped["bias"])
