@@ -19,7 +19,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     """Log lines to stderr so stdout stays clean for JSON contracts."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("scrapy", "jieba", "apscheduler.executors", "twisted", "alembic.runtime.migration"):
+    for noisy in ("scrapy", "jieba", "apscheduler.executors", "twisted", "alembic"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 

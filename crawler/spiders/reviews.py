@@ -199,7 +199,8 @@ def json_ld_reviews(sel: Selector) -> list[dict[str, Any]]:
 def review_title(subject: str, text: str, size: int = 24) -> str:
     """'Hospital：first words of the review', so a review reads as a headline in alerts and lists."""
     words = " ".join(text.split())
-    return f"{subject}：{words if len(words) <= size else words[:size] + '…'}" if subject else words[:size]
+    snippet = words if len(words) <= size else words[:size] + "…"
+    return snippet if not subject or words.startswith(subject) else f"{subject}：{snippet}"
 
 
 def page_subject(sel: Selector, title_selector: str | None = None) -> str:

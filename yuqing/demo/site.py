@@ -211,6 +211,6 @@ def respond(path: str, phase: int, t0: datetime, base: str) -> tuple[int, str, b
             if story.slug == "p-newcampus":
                 # A GBK page whose server claims UTF-8, as many older Chinese sites do.
                 body = article_html(story, t0).replace('charset="utf-8"', 'charset="gbk"')
-                return 200, html_type, body.encode("gbk")
+                return 200, html_type, body.encode("gbk", errors="xmlcharrefreplace")
             return 200, html_type, article_html(story, t0).encode("utf-8")
     return 404, "text/plain", b"not found"
