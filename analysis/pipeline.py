@@ -157,7 +157,8 @@ class _Batch:
     def __init__(self, rows: Sequence[_Pending], models: AnalysisModels, report: AnalysisReport) -> None:
         titles, texts = [r.title for r in rows], [r.text for r in rows]
         with _timed(report, "sentiment"):
-            self.sentiment = models.sentiment.score_many([_joined(t, x, SENTIMENT_CHARS) for t, x in zip(titles, texts)])
+            self.sentiment = models.sentiment.score_many([_joined(t, x, SENTIMENT_CHARS) for t, x in zip(titles, texts)],
+                                                          workers=1)  # no fork inside the threaded daemon
         with _timed(report, "risk"):
             self.risk: list[RiskAssessment] = [models.risk.assess(_joined(t, x, RISK_CHARS))
                                                for t, x in zip(titles, texts)]
