@@ -26,6 +26,7 @@ from typing import Literal
 import jieba
 import numpy as np
 
+from analysis.simhash import fmix64
 from analysis.text import REPO_ROOT, make_tokenizer, normalize
 
 log = logging.getLogger(__name__)
@@ -127,15 +128,6 @@ def length_scale(doc: np.ndarray, n_docs: int, power: float) -> np.ndarray:
     return 1.0 / np.maximum(np.bincount(doc, minlength=n_docs), 1) ** power
 
 
-def _fmix64(x: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finaliser: a stable, well-spread mix of uint64 values (wrapping multiply)."""
-    x = x ^ (x >> np.uint64(33))
-    x = x * np.uint64(0xFF51AFD7ED558CCD)
-    x = x ^ (x >> np.uint64(33))
-    x = x * np.uint64(0xC4CEB9FE1A85EC53)
-    return x ^ (x >> np.uint64(33))
-
-
 def _to_key(mixed: np.ndarray) -> np.ndarray:
     """Final 32-bit feature key from a mixed 64-bit value."""
     return (mixed >> np.uint64(32)).astype(np.uint32)
@@ -151,8 +143,8 @@ def _ngram_keys(seq: np.ndarray, valid: np.ndarray, n: int, salt: np.uint64) -> 
     pos = np.flatnonzero(ok)
     acc = seq[pos] ^ salt
     for j in range(1, n):
-        acc = _fmix64(acc * _GOLD + seq[pos + j])
-    return pos, _to_key(_fmix64(acc))
+        acc = fmix64(acc * _GOLD + seq[pos + j])
+    return pos, _to_key(fmix64(acc))
 
 
 def _content_table() -> np.ndarray:

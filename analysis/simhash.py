@@ -80,8 +80,8 @@ def content_of(title: str, text: str) -> str:
     return _bare(title) + body
 
 
-def _fmix64(x: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finaliser: a stable, well-spread mix (wrapping uint64 arithmetic)."""
+def fmix64(x: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser: a stable, well-spread mix (wrapping uint64 arithmetic); sentiment hashes with it too."""
     x = x ^ (x >> np.uint64(33))
     x = x * np.uint64(0xFF51AFD7ED558CCD)
     x = x ^ (x >> np.uint64(33))
@@ -93,8 +93,8 @@ def _shingle_hashes(cps: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """64-bit hash of the SHINGLE code points beginning at each start position."""
     acc = cps[starts] ^ _SALT
     for j in range(1, SHINGLE):
-        acc = _fmix64(acc * _GOLD + cps[starts + j])
-    return _fmix64(acc)
+        acc = fmix64(acc * _GOLD + cps[starts + j])
+    return fmix64(acc)
 
 
 def _fingerprints(contents: Sequence[str]) -> np.ndarray:
