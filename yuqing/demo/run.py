@@ -334,4 +334,5 @@ def _digest(rt: Runtime, narrator: Narrator, workdir: Path) -> None:
         pending = sess.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.status != "sent"))
     click.echo(f"\n  digest written to {run.path}")
     click.echo(f"  outbox: {pending} message(s) not delivered")
-    click.echo(f"  everything is kept in {workdir}: try `yuqing -c {workdir / 'config'} incidents list`")
+    click.echo(f"  everything is kept in {workdir}. To look around, try:")
+    click.echo(f"    YUQING_WECOM_CRISIS_KEY={DEMO_WECOM_KEY} .venv/bin/yuqing -c {workdir / 'config'} incidents list")
