@@ -127,3 +127,25 @@ def test_every_command_has_help(command, config_dir):
     res = _yuqing(config_dir, command, "--help")
     assert res.returncode == 0
     assert "Usage:" in res.stdout and len(res.stdout.splitlines()) >= 4
+
+
+def test_each_source_gets_its_own_crawl_job(tmp_path, monkeypatch):
+    from yuqing import jobs
+    from yuqing.daemon import build_scheduler
+
+    from .conftest import write_config_dir
+
+    sources = [{"id": "fast", "name": "快", "kind": "rss", "url": "http://127.0.0.1:9/a.xml", "interval_minutes": 5},
+               {"id": "slow", "name": "慢", "kind": "rss", "url": "http://127.0.0.1:9/b.xml", "interval_minutes": 60}]
+    cfg = load_config(write_config_dir(tmp_path, sources), env=SECRETS)
+    rt = Runtime(cfg=cfg, store=Store.migrated(cfg.database_url))
+    calls = []
+    monkeypatch.setattr(jobs, "crawl", lambda rt, ids, timeout=None: calls.append((ids, timeout)))
+    scheduler = build_scheduler(rt)
+    by_id = {job.id: job for job in scheduler.get_jobs()}
+    assert {"crawl:fast", "crawl:slow", "analyze", "escalate", "dispatch", "digest"} <= set(by_id)
+    assert by_id["crawl:fast"].trigger.interval.total_seconds() == 300
+    for job_id in ("crawl:fast", "crawl:slow"):
+        by_id[job_id].func(*by_id[job_id].args)
+    assert calls == [(["fast"], 300), (["slow"], 3600)]
+    rt.store.dispose()

@@ -64,7 +64,7 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
     for i, src in enumerate(s for s in rt.cfg.sources.sources if s.enabled):
         scheduler.add_job(
             run_guarded, IntervalTrigger(minutes=src.interval_minutes, timezone=tz),
-            args=(f"crawl {src.id}", lambda sid=src.id: jobs.crawl(rt, [sid], timeout=src.interval_minutes * 60)),
+            args=(f"crawl {src.id}", lambda sid=src.id, limit=src.interval_minutes * 60: jobs.crawl(rt, [sid], timeout=limit)),
             id=f"crawl:{src.id}", name=f"crawl {src.id}",
             next_run_time=now + timedelta(seconds=5 + 10 * i),  # stagger the first polls
         )
