@@ -108,8 +108,10 @@ class MentionFilterPipeline(_Pipeline):
         return item
 
     def remember_read(self, item: MentionItem) -> None:
-        """A web article that does not name us need not be fetched again (crawler.seen)."""
-        seen = seen_pages(self.crawler) if getattr(self.crawler.spider, "kind", "") == "web" else None
+        """A web article (or one a feed entry links to) that does not name us need not be fetched again."""
+        spider = self.crawler.spider
+        read = getattr(spider, "kind", "") == "web" or item.url in getattr(spider, "articles_read", ())
+        seen = seen_pages(self.crawler) if read else None
         if seen is not None:
             seen.add(url_key(canonical_url(item.url)))
 

@@ -182,3 +182,111 @@ def test_failing_feeds_count_consecutive_failures(polled, sid):
 def test_healthy_feeds_are_not_held_up_by_failing_ones(polled):
     _, first, _, _ = polled
     assert all(first[s]["outcome"] == "ok" for s in ("meituan", "ruanyifeng-rss", "ruanyifeng-atom", "malformed"))
+
+
+# --- summary-only feeds: the linked article is read (fetch_articles) ---------------------------
+
+CITY_HOSPITAL = {"name": "江城市第一人民医院", "aliases": ["江城一院"]}
+SUMMARY_PUBDATE = "Sun, 22 Nov 2026 02:00:00 GMT"
+
+
+def _summary_feed(links: list[tuple[str, str]]) -> str:
+    """An RSS feed whose entries carry one sentence each, none naming the hospital."""
+    items = "".join(f"<item><title>{title}</title><link>{link}</link><pubDate>{SUMMARY_PUBDATE}</pubDate>"
+                    f"<description>&lt;p&gt;本市卫生系统今日发布一则新的消息。&lt;/p&gt;</description></item>"
+                    for link, title in links)
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>江城晚报</title>'
+            f"<link>http://127.0.0.1/</link>{items}</channel></rss>")
+
+
+def _article(title: str, lead: str) -> str:
+    """A news page whose body (several paragraphs) names the hospital; it states no time."""
+    paragraphs = "".join(f"<p>{lead}{sentence}</p>" for sentence in (
+        "江城市第一人民医院心内科团队完成了全市首例新型介入手术，患者术后恢复良好，已于本周出院回家。",
+        "据医院介绍，这项技术创伤小、恢复快，今后将在更多科室推广，让更多患者在家门口就能得到治疗。",
+        "市卫生健康委员会相关负责人表示，将继续支持江城一院等医疗机构开展新技术、新项目的临床应用。",
+        "记者在现场看到，前来咨询的市民络绎不绝，医护人员耐心解答了大家关心的各种问题和注意事项。"))
+    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}_江城晚报</title></head><body>'
+            f'<div class="nav"><a href="/">首页</a> | 新闻 | 健康</div><div class="article"><h1>{title}</h1>'
+            f'<div class="content">{paragraphs}</div></div><div class="footer">版权所有 江城晚报</div></body></html>')
+
+
+@pytest.fixture(scope="module")
+def summaries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, dict, dict, LocalHTTPServer]]:
+    """Summary-only feeds polled twice: articles on the feed's own server, one off-domain, one failing."""
+    root = tmp_path_factory.mktemp("summaries")
+    srv = LocalHTTPServer()
+    off = f"http://localhost:{srv.port}"  # the same server under another host name: off the source's domains
+    srv.serve("/robots.txt", "User-agent: *\nDisallow: /private/\n", "text/plain")
+    srv.serve("/summary.xml", _summary_feed([
+        ("/articles/a1.html", "新型介入手术在我市成功开展"), ("/articles/a2.html", "微创技术惠及更多患者"),
+        (f"{off}/articles/off.html", "外站的一篇报道"), ("/articles/broken.html", "服务器出错的报道"),
+        ("/private/p1.html", "robots.txt 不许抓的报道")]), "application/rss+xml")
+    srv.serve("/never.xml", _summary_feed([("/articles/n1.html", "不读全文的报道")]), "application/rss+xml")
+    srv.routes["/cond.xml"] = conditional(_summary_feed([("/articles/c1.html", "条件请求的报道")]).encode(),
+                                          etag='"cond-v1"')
+    for name in ("a1", "a2", "off", "n1", "c1"):
+        srv.serve(f"/articles/{name}.html", _article(f"报道{name}", f"【{name}】"))
+    srv.serve("/private/p1.html", _article("不许抓", "【p1】"))
+    srv.serve("/articles/broken.html", "服务器错误", status=500)
+    sources = [source("summary", "rss", srv.base + "/summary.xml"),
+               source("summary-never", "rss", srv.base + "/never.xml", fetch_articles="never"),
+               source("summary-cond", "rss", srv.base + "/cond.xml")]
+    cfg_dir = write_config(root, CITY_HOSPITAL, sources)
+    store = Store.migrated(f"sqlite:///{root / 'yuqing.db'}")
+    first = run_crawl(cfg_dir, store)
+    srv.first_requests = len(srv.requests)  # type: ignore[attr-defined]
+    second = run_crawl(cfg_dir, store, now=LATER)
+    yield store, first, second, srv
+    srv.close()
+    store.dispose()
+
+
+def _paths(requests: list[tuple[str, str, dict[str, str]]]) -> list[str]:
+    return [path for _, path, _ in requests]
+
+
+def test_summary_only_entries_are_stored_from_the_full_article(summaries):
+    store, first, _, _ = summaries
+    found = {m.url.rsplit("/", 1)[-1]: m for m in mentions(store, "summary")}
+    assert set(found) == {"a1.html", "a2.html"}
+    a1 = found["a1.html"]
+    assert a1.title == "新型介入手术在我市成功开展"  # the feed entry's title
+    assert "【a1】江城市第一人民医院心内科团队" in a1.text and "全市首例新型介入手术" in a1.text
+    assert "本市卫生系统今日发布" not in a1.text and "版权所有" not in a1.text
+    assert a1.matched_names and a1.published_at.isoformat() == "2026-11-22T02:00:00+00:00"  # the feed's time
+    assert first["summary"]["stored"] == 2 and first["summary"]["outcome"] == "ok"
+    assert {m.url.rsplit("/", 1)[-1] for m in mentions(store, "summary-cond")} == {"c1.html"}
+
+
+def test_off_domain_and_robots_disallowed_articles_are_not_fetched(summaries):
+    _, _, _, srv = summaries
+    paths = _paths(srv.requests)
+    assert "/articles/a1.html" in paths and "/articles/a2.html" in paths
+    assert "/articles/off.html" not in paths and "/private/p1.html" not in paths
+
+
+def test_fetch_articles_never_stores_the_feed_text_only(summaries):
+    store, first, _, srv = summaries
+    assert mentions(store, "summary-never") == []
+    assert first["summary-never"]["not_mentioning"] == 1 and first["summary-never"]["outcome"] == "ok"
+    assert "/articles/n1.html" not in _paths(srv.requests)
+
+
+def test_a_failing_article_page_does_not_fail_the_source(summaries):
+    store, first, _, srv = summaries
+    assert "/articles/broken.html" in _paths(srv.requests[:srv.first_requests])
+    assert not any("broken" in m.url for m in mentions(store))
+    assert first["summary"]["errors"] == 1 and "HTTP 500" in first["summary"]["last_error"]
+    health = state(store, "summary")
+    assert health.consecutive_failures == 0 and health.last_success_at == LATER
+    assert "HTTP 500" in health.last_error
+
+
+def test_articles_already_read_are_not_fetched_again_and_304_costs_nothing_more(summaries):
+    store, first, second, srv = summaries
+    later = _paths(srv.requests[srv.first_requests:])
+    assert {p for p in later if p.startswith("/articles/")} == {"/articles/broken.html"}  # the failed one only
+    assert second["summary"]["stored"] == 0 and second["summary"]["skipped_known"] == 2
+    assert second["summary-cond"]["outcome"] == "not_modified" and later.count("/cond.xml") == 1
+    assert len(mentions(store)) == 3

@@ -173,6 +173,8 @@ class Source(_Model):
     obey_robots: bool | None = None
     max_pages: int = Field(3, ge=1, le=100)
     selectors: Selectors = Selectors()
+    fetch_articles: Literal["auto", "always", "never"] = Field(
+        "auto", description="rss: read the linked article (own domains only): auto = summary-only entries.")
 
     @model_validator(mode="after")
     def _search_template(self) -> Source:
