@@ -149,3 +149,28 @@ def test_each_source_gets_its_own_crawl_job(tmp_path, monkeypatch):
         by_id[job_id].func(*by_id[job_id].args)
     assert calls == [(["fast"], 300), (["slow"], 3600)]
     rt.store.dispose()
+
+
+def test_sources_shows_failing_first_and_never_polled(tmp_path):
+    from datetime import datetime, timezone
+
+    from yuqing.jobs import sync_sources
+    from yuqing.models import SourceState
+    from yuqing.reports import source_table
+
+    from .conftest import write_config_dir
+
+    sources = [{"id": "a-quiet", "name": "甲", "kind": "rss", "url": "http://127.0.0.1:9/a.xml"},
+               {"id": "b-broken", "name": "乙", "kind": "rss", "url": "http://127.0.0.1:9/b.xml"}]
+    cfg = load_config(write_config_dir(tmp_path, sources), env=SECRETS)
+    rt = Runtime(cfg=cfg, store=Store.migrated(cfg.database_url))
+    sync_sources(rt)
+    when = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+    with rt.store.session() as sess:
+        broken = sess.get(SourceState, "b-broken")
+        broken.last_fetch_at, broken.consecutive_failures, broken.failing_since = when, 3, when
+        broken.last_error = "HTTP 500"
+    lines = source_table(rt).splitlines()
+    assert lines[1].startswith("b-broken") and "FAILING x3" in lines[1] and "HTTP 500" in lines[1]
+    assert lines[2].startswith("a-quiet") and "never polled" in lines[2]
+    rt.store.dispose()

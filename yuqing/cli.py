@@ -273,11 +273,8 @@ def incidents_resolve(c: Ctx, incident_id: int, by: str, note: str) -> None:
 def sources(c: Ctx) -> None:
     """Each source's health: last success, consecutive failures, last error."""
     from yuqing import reports
-    from yuqing.jobs import sync_sources
 
-    rt = c.runtime()
-    sync_sources(rt)
-    click.echo(reports.source_table(rt))
+    click.echo(reports.source_table(c.runtime()))
 
 
 @main.group()

@@ -51,13 +51,11 @@ class Runtime:
 
 def sync_sources(rt: Runtime) -> None:
     """Make sure every configured source has a state row, and names and tiers follow config."""
+    from crawler.extensions import ensure_state
+
     with rt.store.session() as sess:
         for src in rt.cfg.sources.sources:
-            state = sess.get(SourceState, src.id)
-            if state is None:
-                sess.add(SourceState(id=src.id, kind=src.kind, name=src.name, url=src.url, tier=src.tier))
-            else:
-                state.kind, state.name, state.url, state.tier = src.kind, src.name, src.url, src.tier
+            ensure_state(sess, src)
 
 
 def due_sources(rt: Runtime, now: datetime | None = None) -> list[str]:

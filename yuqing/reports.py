@@ -10,7 +10,7 @@ from sqlalchemy import select
 from alerts.plan import level_label
 from yuqing.config import level_rank
 from yuqing.jobs import Runtime
-from yuqing.models import Incident, OutboxMessage, SourceState
+from yuqing.models import Incident, OutboxMessage
 
 
 def local(rt: Runtime, when: datetime | None) -> str:
@@ -83,19 +83,14 @@ def incident_detail(rt: Runtime, incident_id: int) -> str:
 
 
 def source_table(rt: Runtime) -> str:
-    """Every source's health, failing ones first."""
-    enabled = {s.id: s.enabled for s in rt.cfg.sources.sources}
-    with rt.store.session() as sess:
-        states = list(sess.scalars(select(SourceState)))
-    states.sort(key=lambda s: (-s.consecutive_failures, s.id))
+    """Every configured source's health, failing ones first."""
+    from crawler.health import source_health
+
     rows = []
-    for s in states:
-        if s.id not in enabled:
-            continue
-        health = "ok" if s.consecutive_failures == 0 and s.last_success_at else (
-            "never polled" if s.last_fetch_at is None else f"FAILING x{s.consecutive_failures}")
-        rows.append([s.id, s.kind, "yes" if enabled[s.id] else "no", health, local(rt, s.last_success_at),
-                     local(rt, s.failing_since), str(s.mentions_found), _clip(s.last_error or "", 50)])
+    for h in sorted(source_health(rt.cfg, rt.store), key=lambda h: (-h.consecutive_failures, h.id)):
+        health = f"FAILING x{h.consecutive_failures}" if h.status == "failing" else h.status
+        rows.append([h.id, h.kind, "yes" if h.enabled else "no", health, local(rt, h.last_success_at),
+                     local(rt, h.failing_since), str(h.mentions_found), _clip(h.last_error or "", 50)])
     if not rows:
         return "no sources configured"
     return table(["source", "kind", "enabled", "health", "last success", "failing since", "mentions",
