@@ -47,9 +47,26 @@ REBUTTAL_REACH = 120
 _MASK_CHAR = "\u25a1"  # □: keeps offsets, matches nothing in the lexicon
 
 
+T2S_TABLE = Path(__file__).resolve().parents[1] / "data" / "zh_t2s.txt"
+
+
+def _load_t2s(path: Path = T2S_TABLE) -> dict[int, str]:
+    """Traditional -> simplified table: real headlines from Hong Kong and Taiwan sites (醫院, 護士被打)
+    must match the simplified lexicon and model."""
+    pairs = "".join(line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+                    if line.strip() and not line.startswith("#"))
+    if len(pairs) % 2:
+        raise ValueError(f"{path}: odd number of characters; the table is (traditional, simplified) pairs")
+    return str.maketrans({pairs[i]: pairs[i + 1] for i in range(0, len(pairs), 2)})
+
+
+_T2S = _load_t2s()
+
+
 def _normalize(text: str) -> str:
-    """NFKC + lower-case + folded whitespace, so full-width and ASCII variants match one lexicon."""
-    return _WS_RE.sub(" ", unicodedata.normalize("NFKC", text)).strip().lower()
+    """NFKC + traditional->simplified + lower-case + folded whitespace, so full-width, ASCII and
+    traditional variants match one lexicon."""
+    return _WS_RE.sub(" ", unicodedata.normalize("NFKC", text).translate(_T2S)).strip().lower()
 
 
 def _trie_regex(words: Iterable[str]) -> str:
@@ -348,8 +365,10 @@ class RiskLexicon:
     prohibitions: re.Pattern[str] | None
     conditionals: re.Pattern[str] | None
     rebuttal: Matcher
+    rumour_intros: Matcher
     cosignals: Matcher
     frames: Matcher
+    question_frames: Matcher
     soft_frames: Matcher
     masks: Matcher
     threshold: float
@@ -497,8 +516,10 @@ def load_lexicon(path: Path | None = None, extra: Mapping[str, Sequence[str]] | 
         prohibitions=_compile_literals([_normalize(str(n)) for n in data.get("prohibitions") or []]),
         conditionals=_compile_literals([_normalize(str(n)) for n in data.get("conditionals") or []]),
         rebuttal=_matcher(data.get("rebuttal"), f"{path}: rebuttal"),
+        rumour_intros=_matcher(data.get("rumour_intros"), f"{path}: rumour_intros"),
         cosignals=_matcher(data.get("cosignals"), f"{path}: cosignals"),
         frames=_matcher(data.get("frames"), f"{path}: frames"),
+        question_frames=_matcher(data.get("question_frames"), f"{path}: question_frames"),
         soft_frames=_matcher(data.get("soft_frames"), f"{path}: soft_frames"),
         masks=_matcher(data.get("masks"), f"{path}: masks", overlapping=False),
         threshold=_weight(data.get("threshold", 0.5), "threshold"),
@@ -528,6 +549,12 @@ def _same_sentence(text: str, i: int, j: int) -> bool:
     """True when no sentence end lies between positions i and j."""
     lo, hi = min(i, j), max(i, j)
     return not any(ch in _SENTENCE_END for ch in text[lo:hi])
+
+
+def _same_clause(text: str, i: int, j: int) -> bool:
+    """True when no clause boundary (punctuation, space) lies between positions i and j."""
+    lo, hi = min(i, j), max(i, j)
+    return not any(ch in _BOUNDARY for ch in text[lo:hi])
 
 
 def _dedupe(found: list[_Claim]) -> list[_Claim]:
@@ -567,12 +594,16 @@ class RiskTagger:
         masked = self._mask(norm)
         found = self._claims(masked)
         claims = [c for c in found if not self._negated(masked, c, found)]
-        rebuttals = lex.rebuttal.spans(masked)
+        # rebuttal words are looked for in the unmasked text: a masked phrase may carry one
+        # (造谣者被行拘 is masked as a claim but still says the story was a rumour)
+        rebuttals = lex.rebuttal.spans(norm)
+        intros = lex.rumour_intros.spans(norm)
         # the model reads the headline: a negation in it, or a rebuttal that can reach it, stops it
         head_end = len(headline(norm, lex.model.head_chars)) if lex.model is not None else 0
         guarded = (any(c.start < head_end for c in found if c not in claims)
-                   or any(s < head_end + REBUTTAL_REACH for s, _ in rebuttals))
-        claims = self._drop_rumour(masked, claims, rebuttals)
+                   or any(s < head_end + REBUTTAL_REACH for s, _ in rebuttals)
+                   or any(s < head_end for s, _ in intros))
+        claims = self._drop_rumour(masked, claims, rebuttals, intros)
         weighed = self._weigh(masked, claims)
         miss = 1.0
         for eff in self._event_weights(masked, weighed):
@@ -614,7 +645,7 @@ class RiskTagger:
             need = model.alone
         else:
             need = model.uncued
-        if self.lexicon.frames.spans(masked_head):
+        if self.lexicon.frames.spans(masked_head) or self.lexicon.question_frames.spans(masked_head):
             need = max(need, model.in_frame)
         p = model.probability(head)
         return p if p >= need and p >= self.lexicon.threshold else 0.0
@@ -686,14 +717,21 @@ class RiskTagger:
                     return True
         return False
 
-    def _drop_rumour(self, text: str, claims: list[_Claim], spans: list[tuple[int, int]]) -> list[_Claim]:
-        """In a rebuttal, the claims just before a rebuttal word (or after a "辟谣：" header) are the rumour denied."""
-        if not spans:
+    def _drop_rumour(self, text: str, claims: list[_Claim], spans: list[tuple[int, int]],
+                     intros: Sequence[tuple[int, int]] = ()) -> list[_Claim]:
+        """In a rebuttal, the claims just before a rebuttal word (or after a "辟谣：" header) are the
+        rumour denied; after a rumour intro (造谣称, 谎称), the rest of its sentence is the rumour."""
+        if not spans and not intros:
             return claims
         denied: list[tuple[int, int]] = []
         for s, e in spans:
             header = text[e:e + 2].lstrip(" !")[:1] in (":", "")
             denied.append((s - REBUTTAL_REACH, e + (REBUTTAL_REACH if header else 0)))
+        for s, e in intros:
+            end = e
+            while end < len(text) and end - e < REBUTTAL_REACH and text[end] not in _SENTENCE_END:
+                end += 1
+            denied.append((s, end))
         return [c for c in claims if not any(lo <= c.start < hi for lo, hi in denied)]
 
     @staticmethod
@@ -720,6 +758,7 @@ class RiskTagger:
         """The weights that add up to the score: claims overlapping a stronger one (one span matched
         in two categories) are one event, and a publicity-framed sentence counts its strongest claim only."""
         frames = self.lexicon.frames.spans(text)
+        questions = self.lexicon.question_frames.spans(text)
         ends = [i for i, ch in enumerate(text) if ch in _SENTENCE_END]
         kept: list[_Claim] = []
         framed_sentences: set[int] = set()
@@ -727,7 +766,8 @@ class RiskTagger:
         for c, eff in sorted(weighed, key=lambda ce: (-ce[1], ce[0].start)):
             if any(c.start < k.end and k.start < c.end for k in kept):
                 continue
-            if any(_same_sentence(text, s, c.start) for s, _ in frames):
+            if (any(_same_sentence(text, s, c.start) for s, _ in frames)
+                    or any(_same_clause(text, s, c.start) for s, _ in questions)):
                 sentence = bisect.bisect_right(ends, c.start)
                 if sentence in framed_sentences:
                     continue
@@ -743,6 +783,7 @@ class RiskTagger:
         lex = self.lexicon
         cos = lex.cosignals.spans(text)
         frames = lex.frames.spans(text)
+        questions = lex.question_frames.spans(text)
         soft = lex.soft_frames.spans(text)
         out = []
         for c in self._per_event(text, claims):
@@ -750,7 +791,8 @@ class RiskTagger:
             weak = eff < lex.strong_min
             if weak and not any(e <= c.start or s >= c.end for s, e in cos):
                 eff *= lex.weak_alone
-            if any(_same_sentence(text, s, c.start) for s, _ in (frames + soft if weak else frames)):
+            if (any(_same_sentence(text, s, c.start) for s, _ in (frames + soft if weak else frames))
+                    or any(_same_clause(text, s, c.start) for s, _ in questions)):
                 eff *= lex.frame_factor
             out.append((c, eff))
         return out

@@ -432,3 +432,68 @@ def test_the_shipped_model_is_rebuilt_exactly_from_the_tuning_sets(tmp_path: Pat
     with np.load(out) as new, np.load(REPO / "data" / "risk_model.npz") as shipped:
         assert (new["grams"] == shipped["grams"]).all()
         assert np.array_equal(new["weights"], shipped["weights"]) and float(new["bias"]) == float(shipped["bias"])
+
+
+# --- rules learnt from real headlines (examples written for the tests, not the real titles) ---
+
+def test_traditional_characters_match_the_simplified_lexicon(tagger: RiskTagger) -> None:
+    from analysis.risk import _normalize
+    assert _normalize("醫院護士被打") == "医院护士被打"
+    assert _normalize("賠償17萬餘元") == "赔偿17万余元"
+    assert _normalize("显著 著名 其余") == "显著 著名 其余"  # simplified text is left alone
+    res = tagger.assess("某醫院護士查房時遭病人家屬毆打 打人者被拘")
+    assert res.crisis and "violence" in res.categories, res
+    assert not tagger.assess("某醫院舉行義診活動 市民踴躍參與").crisis
+
+
+@pytest.mark.parametrize("text", [
+    "男子造谣称某医院发生院内感染 被警方行政拘留",
+    "网民谎称县医院有医生收红包 已被依法处理",
+    "某医院多名患者感染？警方：造谣者已被行拘",
+])
+def test_rumour_intros_and_punished_rumour_mongers_are_not_crises(tagger: RiskTagger, text: str) -> None:
+    assert not tagger.assess(text).crisis, tagger.explain(text)
+
+
+@pytest.mark.parametrize("text, category", [
+    ("七旬患者从县医院住院楼坠亡 警方已介入", "death_injury"),
+    ("男子爬上医院楼顶扬言跳楼 消防到场", "death_injury"),
+    ("肿瘤科病人相继跳楼 医院加装防护网", "death_injury"),
+    ("苦等救护车一小时未到 老人在家中离世", "service_attitude"),
+    ("转运途中救护车停车吃饭 延误抢救引质疑", "service_attitude"),
+    ("市医院门诊楼配电室起火 数百名患者紧急疏散", "safety_accident"),
+    ("女子在诊所更衣室发现针孔镜头", "privacy"),
+    ("这家医美机构的整形医生没有执业资格", "misconduct"),
+    ("口腔诊所乱象：种植牙收费不透明", "investigation"),
+])
+def test_real_headline_wording_is_caught(tagger: RiskTagger, text: str, category: str) -> None:
+    res = tagger.assess(text)
+    assert res.crisis, tagger.explain(text)
+    assert category in res.categories, res
+
+
+def test_question_words_frame_their_own_clause_only(tagger: RiskTagger) -> None:
+    assert tagger.assess("产妇术中身亡之死：为何没有第一时间告知家属").crisis
+    assert tagger.assess("家属苦等救护车一小时未到，老人去世 急救调度如何改进？").crisis
+    assert not tagger.assess("为什么有些病容易被误诊？").crisis
+    assert not tagger.assess("医务人员如何应对暴力伤医").crisis
+
+
+@pytest.mark.parametrize("text", [
+    "2023年度院感工作总结",
+    "全院医院感染现患率横断面调查报告",
+    "医疗纠纷处理奖惩办法",
+    "医院有权利拒收欠费病人吗",
+    "我市开展医美乱象专项整治行动",
+    "医院住院楼开展消防疏散演练",
+])
+def test_documents_questions_and_campaigns_are_not_crises(tagger: RiskTagger, text: str) -> None:
+    assert not tagger.assess(text).crisis, tagger.explain(text)
+
+
+def test_bench_reads_real_headline_files_and_skips_missing_ones(tmp_path: Path) -> None:
+    from bench.bench_risk import real_sets
+    path = tmp_path / "real_x.tsv"
+    path.write_text("# comment\n1\t某医院护士被打\thttp://example.invalid/1\n0\t医院举行义诊\n", encoding="utf-8")
+    sets = real_sets([path, tmp_path / "absent.tsv"])
+    assert sets == {"real x": ("real", [(True, "某医院护士被打"), (False, "医院举行义诊")])}
