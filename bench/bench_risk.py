@@ -1,6 +1,6 @@
 """Crisis-risk tagger figures: precision/recall/F1 per labelled set, speed, and two baselines.
 
-Usage: .venv/bin/python bench/bench_risk.py [--errors] [--lexicon PATH]
+Usage: .venv/bin/python bench/bench_risk.py [--errors] [--lexicon PATH] [--real PATH ...]
 
 Methods: "ours" is the tagger as shipped (lexicon + learned headline model), "lexicon" the same
 lexicon without the model, "naive" any lexicon term or pattern anywhere.
@@ -12,6 +12,9 @@ Sets, and what each figure means (the `status` column):
   eval/batch 6 UNSEEN  written after v6 froze; never tuned or trained on (v7 run: P 0.962 R 0.850)
   fresh c      tuned   written before b's errors were read; run once on frozen v8 (P 0.923 R 0.800), then tuned on (v9)
   fresh d      UNSEEN  written after c's errors were read, before any v9 change; run once on frozen v9
+  real …       real    --real PATH (repeatable): real news headlines and hot-search titles kept outside
+                       the repo (label<TAB>headline[<TAB>url]); reported, not part of "all UNSEEN"; a
+                       missing file is reported and skipped
 --errors lists mistakes on the tuned sets only: the others are for reporting, not for tuning.
 """
 
@@ -38,15 +41,33 @@ FRESH_C = REPO / "tests" / "data" / "risk_fresh_c.tsv"
 FRESH_D = REPO / "tests" / "data" / "risk_fresh_d.tsv"
 
 
-def read_labelled(path: Path) -> list[tuple[bool, str]]:
-    """(is_crisis, text) rows of a `label<TAB>text` file; '#' lines are comments."""
+def read_labelled(path: Path, extra_columns: bool = False) -> list[tuple[bool, str]]:
+    """(is_crisis, text) rows of a `label<TAB>text` file; '#' lines are comments. With
+    extra_columns, text is the second column only (label<TAB>headline<TAB>url files)."""
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         label, text = line.split("\t", 1)
+        if extra_columns:
+            text = text.split("\t", 1)[0]
         rows.append((label.strip() == "1", text.strip()))
     return rows
+
+
+def real_sets(paths: Sequence[Path]) -> dict[str, tuple[str, list[tuple[bool, str]]]]:
+    """Labelled real-headline files by a short name ("real " + file stem), status "real"; absent or
+    unreadable files are reported on stderr and skipped."""
+    sets: dict[str, tuple[str, list[tuple[bool, str]]]] = {}
+    for path in paths:
+        try:
+            rows = read_labelled(path, extra_columns=True)
+        except (OSError, ValueError) as err:
+            print(f"--real {path}: skipped ({err.__class__.__name__}: {err})", file=sys.stderr)
+            continue
+        name = "real " + path.stem.removeprefix("real_").removeprefix("risk_")
+        sets[name] = ("real", rows)
+    return sets
 
 
 def read_batches(path: Path) -> dict[str, list[tuple[bool, str]]]:
@@ -114,12 +135,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--errors", action="store_true", help="list mistakes on the tuned sets")
     ap.add_argument("--lexicon", type=Path, default=None)
+    ap.add_argument("--real", type=Path, action="append", default=[], metavar="PATH",
+                    help="a label<TAB>headline[<TAB>url] file of real headlines (repeatable)")
     args = ap.parse_args(argv)
     lex = load_lexicon(args.lexicon)
     tagger = RiskTagger(lex)
     lexicon_only = RiskTagger(dataclasses.replace(lex, model=None))
     naive = naive_baseline(lex)
     sets = labelled_sets()
+    sets.update(real_sets(args.real))
     methods: list[tuple[str, Callable[[str], bool]]] = [("ours", lambda t: tagger.assess(t).crisis)]
     if lex.model is not None:
         methods.append(("lexicon", lambda t: lexicon_only.assess(t).crisis))
