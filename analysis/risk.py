@@ -378,6 +378,8 @@ class RiskLexicon:
     category_min: float
     negation_window: int
     model: RiskModel | None = None
+    accused_denials: Matcher = Matcher(None, ())
+    open_inquiries: Matcher = Matcher(None, ())
 
     def display_name(self, category: str) -> str:
         """Chinese display name of a category id (the id itself if unnamed)."""
@@ -522,6 +524,8 @@ def load_lexicon(path: Path | None = None, extra: Mapping[str, Sequence[str]] | 
         question_frames=_matcher(data.get("question_frames"), f"{path}: question_frames"),
         soft_frames=_matcher(data.get("soft_frames"), f"{path}: soft_frames"),
         masks=_matcher(data.get("masks"), f"{path}: masks", overlapping=False),
+        accused_denials=_matcher(data.get("accused_denials"), f"{path}: accused_denials"),
+        open_inquiries=_matcher(data.get("open_inquiries"), f"{path}: open_inquiries"),
         threshold=_weight(data.get("threshold", 0.5), "threshold"),
         strong_min=_weight(data.get("strong_min", 0.8), "strong_min"),
         weak_alone=_weight(data.get("weak_alone", 0.5), "weak_alone"),
@@ -720,19 +724,28 @@ class RiskTagger:
     def _drop_rumour(self, text: str, claims: list[_Claim], spans: list[tuple[int, int]],
                      intros: Sequence[tuple[int, int]] = ()) -> list[_Claim]:
         """In a rebuttal, the claims just before a rebuttal word (or after a "辟谣：" header) are the
-        rumour denied; after a rumour intro (造谣称, 谎称), the rest of its sentence is the rumour."""
+        rumour denied; after a rumour intro (造谣称, 谎称), the rest of its sentence is the rumour.
+        When the denial is the accused party's own (医院称不实), an outside inquiry named after it
+        (卫健部门介入调查) is not denied: the dispute is still open."""
         if not spans and not intros:
             return claims
+        lex = self.lexicon
         denied: list[tuple[int, int]] = []
+        still_open: list[tuple[int, int]] = []  # inquiries named after the accused party's own denial
+        denials = lex.accused_denials.spans(text) if spans else []
+        inquiries = lex.open_inquiries.spans(text) if denials else []
         for s, e in spans:
             header = text[e:e + 2].lstrip(" !")[:1] in (":", "")
             denied.append((s - REBUTTAL_REACH, e + (REBUTTAL_REACH if header else 0)))
+            if any(de <= s and s - de <= 8 and _same_sentence(text, de, s) for _, de in denials):
+                still_open.extend((qs, qe) for qs, qe in inquiries if qs >= e)
         for s, e in intros:
             end = e
             while end < len(text) and end - e < REBUTTAL_REACH and text[end] not in _SENTENCE_END:
                 end += 1
             denied.append((s, end))
-        return [c for c in claims if not any(lo <= c.start < hi for lo, hi in denied)]
+        return [c for c in claims if any(qs <= c.start < qe for qs, qe in still_open)
+                or not any(lo <= c.start < hi for lo, hi in denied)]
 
     @staticmethod
     def _per_event(text: str, claims: Sequence[_Claim]) -> list[_Claim]:

@@ -497,3 +497,51 @@ def test_bench_reads_real_headline_files_and_skips_missing_ones(tmp_path: Path) 
     path.write_text("# comment\n1\t某医院护士被打\thttp://example.invalid/1\n0\t医院举行义诊\n", encoding="utf-8")
     sets = real_sets([path, tmp_path / "absent.tsv"])
     assert sets == {"real x": ("real", [(True, "某医院护士被打"), (False, "医院举行义诊")])}
+
+
+@pytest.mark.parametrize("text", [
+    "护士收不收红包应有明确规定",
+    "医生该不该收患者的感谢红包",
+    "手术出现并发症医院是否要赔偿",
+    "医疗机构能否拒绝无证件的急诊病人",
+    "病人术后感染的原因有哪些",
+    "从一起病历外泄事件看医院信息安全",
+    "医院推诿病人:为什么?",
+    "医院推诿病人怎么办",
+    "同样是漏诊 两起官司有输有赢",
+    "医生下班途中施救算不算违法",
+])
+def test_commentary_and_legal_questions_are_not_crises(tagger: RiskTagger, text: str) -> None:
+    assert not tagger.assess(text).crisis, tagger.explain(text)
+
+
+@pytest.mark.parametrize("text", [
+    "患者家属举报医生收红包 医院：查没查都会公布",
+    "男子术后死亡 家属质疑医院是否尽责",
+    "男子从医院看病回家后死亡 家属质疑",
+    "患者术后死亡 家属质问:为什么不早告知?",
+    "女子整容失败鼻子歪斜 该怎样维权",
+    "孕妇被医院拒收 家属该怎么办",
+    "流浪汉之死谁之责",
+    "某市中心医院挂号太难 患者凌晨排队",
+])
+def test_incidents_beside_a_question_still_count(tagger: RiskTagger, text: str) -> None:
+    assert tagger.assess(text).crisis, tagger.explain(text)
+
+
+def test_the_accused_partys_clarification_and_an_open_inquiry(tagger: RiskTagger) -> None:
+    # the accused hospital explains the allegation away: the headline is the clarification
+    assert not tagger.assess("医院回应“护士收取患者财物”:系代收的餐费").crisis
+    assert not tagger.assess("网传患者死亡被隐瞒 院方回应称系正常病故").crisis
+    assert not tagger.assess("护士推搡老人视频系剪辑,涉事医院回应称系误解").crisis
+    # …but an outside inquiry named after its own denial keeps the dispute open
+    assert tagger.assess("网传患者术后死亡被隐瞒 医院称不实 市卫健委已介入调查").crisis
+    assert tagger.assess("网传患者术后死亡被隐瞒,医院称不实:已尽力抢救 市卫健委已介入调查").crisis
+    # an authority's rebuttal still covers what follows its header
+    assert not tagger.assess("辟谣:某医院发生院感系谣言 警方已介入调查").crisis
+
+
+def test_a_returned_red_envelope_is_good_news(tagger: RiskTagger) -> None:
+    assert not tagger.assess("患者塞给护士的红包被退回到住院账户").crisis
+    assert not tagger.assess("家属送给医生的两千元红包充入了患者住院费用").crisis
+    assert tagger.assess("医生收红包被举报 事后退还").crisis
