@@ -288,7 +288,7 @@ def headline(text: str, limit: int = 80) -> str:
 @dataclass(frozen=True)
 class RiskModel:
     """Logistic regression over binary character n-grams, scaled by 1/sqrt(n-gram count), with the
-    probabilities at which it may add a crisis: alone, beside a weak lexicon claim, or in a frame;
+    probabilities at which it may add a crisis: alone, beside a weak lexicon claim, in a frame or a question;
     alone and without one of the `cues` (harm, wrongdoing, allegation, response) it needs `uncued`."""
 
     weights: Mapping[str, float]
@@ -302,6 +302,7 @@ class RiskModel:
     cues: re.Pattern[str] | None = None
     uncued: float = 1.0
     defer_words: re.Pattern[str] | None = None
+    in_question: float = 0.8
 
     def probability(self, text: str) -> float:
         """P(crisis) for one headline."""
@@ -336,6 +337,7 @@ def load_model(path: Path, settings: Mapping[str, Any], where: str) -> RiskModel
         uncued=_weight(settings.get("uncued", 1.0), f"{where}.uncued"),
         defer_words=_compile_literals((_normalize(str(c)) for c in settings.get("defer_words") or ()),
                                       overlapping=False),
+        in_question=_weight(settings.get("in_question", settings.get("in_frame", 0.8)), f"{where}.in_question"),
     )
 
 
@@ -649,8 +651,11 @@ class RiskTagger:
             need = model.alone
         else:
             need = model.uncued
-        if self.lexicon.frames.spans(masked_head) or self.lexicon.question_frames.spans(masked_head):
+        if self.lexicon.frames.spans(masked_head):
             need = max(need, model.in_frame)
+        if self.lexicon.question_frames.spans(masked_head):
+            # a question about a claim (算不算违法, 能否主张赔偿) is a Q&A title more often than a report
+            need = max(need, model.in_frame, model.in_question)
         p = model.probability(head)
         return p if p >= need and p >= self.lexicon.threshold else 0.0
 

@@ -276,7 +276,7 @@ def test_fresh_batches_first_runs_are_kept_as_tuning_material(tagger: RiskTagger
 
 
 @pytest.mark.xfail(strict=False, reason="recall on unseen headlines is ~0.8 (fresh b 0.77, c 0.80, d 0.78; "
-                                        "eval batch 6 0.90): the 0.9 target is not met on fresh wording")
+                                        "eval batch 6 0.88): the 0.9 target is not met on fresh wording")
 def test_unseen_sets_reach_the_targets(tagger: RiskTagger) -> None:
     p, r = _scores(tagger, _unseen())
     assert p >= 0.9 and r >= 0.9, (p, r)
@@ -545,3 +545,45 @@ def test_a_returned_red_envelope_is_good_news(tagger: RiskTagger) -> None:
     assert not tagger.assess("患者塞给护士的红包被退回到住院账户").crisis
     assert not tagger.assess("家属送给医生的两千元红包充入了患者住院费用").crisis
     assert tagger.assess("医生收红包被举报 事后退还").crisis
+
+
+# Round 3 (written examples for the error types of the real set C; not the real titles)
+@pytest.mark.parametrize("text", [
+    "卫健委辟谣某县医院护士集体辞职后患者无人照看",
+    "院方辟谣 医生收受药企回扣致患者死亡的流言",
+    "某院医疗事故认定是指什么",
+    "医疗过错责任要符合哪些条件",
+    "简述医院感染暴发的处理流程",
+    "医护人员收红包的原因及对策",
+    "一例术后漏诊引发医疗纠纷的病例报告",
+    "胆囊术后误诊致医患纠纷2例分析",
+    "护士收受红包,为何结局截然不同?",
+    "病人硬塞红包致谢 主任医师婉拒并转存住院费",
+    "一个被退还的红包背后",
+    "医院拒收急诊病人算不算违法",
+    "隆鼻失败后能否主张精神损害赔偿",
+])
+def test_round3_rebuttals_reference_titles_and_refused_envelopes(tagger: RiskTagger, text: str) -> None:
+    assert not tagger.assess(text).crisis, tagger.explain(text)
+
+
+@pytest.mark.parametrize("text, category", [
+    ("某区医院急诊平均要等9.5小时 市民叫苦", "service_attitude"),
+    ("儿童医院候诊等到天亮", "service_attitude"),
+    ("口腔医院挂号比抢演唱会门票还难", "service_attitude"),
+    ("专家门诊“通宵排号”现象调查", "service_attitude"),
+    ("县医院门诊等候时间延长到5小时", "service_attitude"),
+    ("六旬老人诊所打点滴 两小时后身亡", "death_injury"),
+    ("幼儿挂水亡 家属讨说法", "death_injury"),
+    ("某医院住院病人堕楼", "death_injury"),
+    ("老人未断气被当死亡送太平间", "death_injury"),
+    ("省卫健委调查组进驻涉事医院", "investigation"),
+    ("国家医保局工作组赴某市核查医院骗保", "investigation"),
+    ("拘留3人!警方通报医院门口医闹事件 对暴力伤医零容忍", "violence"),
+    ("夫妇养育十年发现孩子被医院抱错", "malpractice_dispute"),
+    ("医院停车费比挂号费还贵 市民质疑", "fees_fraud"),
+    ("某医院新生儿病房又现超级细菌", "infection"),
+])
+def test_round3_terse_and_variant_wording_counts(tagger: RiskTagger, text: str, category: str) -> None:
+    res = tagger.assess(text)
+    assert res.crisis and category in res.categories, tagger.explain(text)
