@@ -27,7 +27,7 @@ import jieba
 import numpy as np
 
 from analysis.simhash import fmix64
-from analysis.text import REPO_ROOT, make_tokenizer, normalize
+from analysis.text import REPO_ROOT, make_tokenizer, normalize, strip_replies
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ class FeatureConfig:
     hmm: bool = False  # jieba's HMM for unknown words: ~30% slower, char n-grams cover most of it
     length_power: float = 0.5  # logit = Σ weights / n_features**p + bias: long texts don't saturate
     lexicon: bool = True  # shared LEX_POS / LEX_NEG features for LEXICON_* hits
+    strip_replies: bool = True  # score the reviewer, not the business's reply appended to the review
 
     def to_json(self) -> str:
         """Serialised form kept inside the .npz."""
@@ -267,6 +268,8 @@ class Featurizer:
     def features(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Binary features of a batch: unique (doc index int64, key uint32) pairs sorted by document."""
         norm = [normalize(t) for t in texts]
+        if self.config.strip_replies:
+            norm = [strip_replies(t) for t in norm]
         d1, k1 = self._word_features(norm)
         d2, k2 = self._char_features(norm)
         packed = np.concatenate([d1, d2]).astype(np.uint64) << np.uint64(32)

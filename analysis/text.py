@@ -37,6 +37,23 @@ def normalize(text: str) -> str:
     return _WS_RE.sub(" ", text).strip()
 
 
+# A business's or hospital's reply appended to a review ("宾馆反馈2008年5月6日：感谢您…", " 医院回复：…"):
+# its courtesy is not the reviewer's opinion. It runs to the reviewer's own follow-up ("补充点评…") or the end.
+_REPLY_RE = re.compile(
+    r"(?:(?:宾馆|酒店|饭店|商家|商户|店家|卖家|掌柜|医院|院方|官方|客服)(?:反馈|回复|回应|答复)"
+    r"\s?\d{4}年\d{1,2}月\d{1,2}日\s?[:：]"
+    r"|(?:^|(?<=\s))(?:商家|商户|店家|卖家|掌柜|医院|院方|官方)(?:回复|回应|答复)[:：])"
+    r".*?(?=补充点评\s?\d{4}年|$)"
+)
+
+
+def strip_replies(text: str) -> str:
+    """Drop replies by the reviewed business or hospital from a normalised review: sentiment is the reviewer's."""
+    if "复" not in text and "馈" not in text and "应" not in text:  # fast path: most texts carry no reply
+        return text
+    return _REPLY_RE.sub(" ", text).strip()
+
+
 def _silence_jieba() -> None:
     """jieba logs its dictionary loading at DEBUG to stderr by default; keep it out of CLI output."""
     jieba.setLogLevel(logging.WARNING)

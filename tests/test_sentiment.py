@@ -12,7 +12,7 @@ import pytest
 from analysis.sentiment import DEFAULT_MODEL_PATH, SentimentModel, label
 from analysis.sentiment_cli import run_sentiment
 from analysis.sentiment_data import CORPORA, bucket, fixed_sample, load_all, part_of, shared_available, split_key
-from analysis.text import make_tokenizer, normalize
+from analysis.text import make_tokenizer, normalize, strip_replies
 
 HOSPITAL_NEGATIVE = [
     "某医院发生医疗事故，患者死亡",
@@ -154,6 +154,25 @@ def test_normalize() -> None:
     assert normalize("  a\t\n b\r\n") == "a b"
     assert normalize("医\u200b院\x00\ufeff") == "医院"
     assert normalize("") == ""
+
+
+HOSPITAL_REPLY = ("医院回复:感谢您的宝贵意见,我们非常重视,已对相关科室进行整改,"
+                  "欢迎您再次光临,祝您身体健康!")
+
+
+def test_a_polite_reply_does_not_make_a_complaint_positive(model: SentimentModel) -> None:
+    review = "挂号排了三个小时,医生态度冷漠,问两句就不耐烦"
+    assert model.score(review + " " + HOSPITAL_REPLY) == pytest.approx(model.score(review))
+    assert label(model.score(review + " " + HOSPITAL_REPLY)) == "neg"
+
+
+def test_strip_replies_keeps_the_reviewers_own_words() -> None:
+    dated = "房间很旧宾馆反馈2008年5月6日:非常感谢您入住。补充点评2008年8月11日:拖鞋太小了"
+    assert strip_replies(dated) == "房间很旧 补充点评2008年8月11日:拖鞋太小了"
+    assert strip_replies("排队太久 " + HOSPITAL_REPLY) == "排队太久"
+    # a reviewer quoting the shop mid-sentence is the review itself
+    assert strip_replies("问了客服,商家回复:没货了,态度差") == "问了客服,商家回复:没货了,态度差"
+    assert strip_replies("医生很好") == "医生很好"
 
 
 def test_tokenizer_user_words_are_private() -> None:
