@@ -587,3 +587,16 @@ def test_round3_rebuttals_reference_titles_and_refused_envelopes(tagger: RiskTag
 def test_round3_terse_and_variant_wording_counts(tagger: RiskTagger, text: str, category: str) -> None:
     res = tagger.assess(text)
     assert res.crisis and category in res.categories, tagger.explain(text)
+
+
+# --- maternal deaths and disputes turned protests ---
+
+@pytest.mark.parametrize(("text", "crisis"), [
+    ("某县医院一产妇剖宫产后突发心衰离世", True),
+    ("女子在镇卫生院产下女婴后大出血身亡", True),
+    ("因医疗纠纷引发数百人聚集抗议", True),
+    ("产后出血是孕产妇死亡的首要原因", False),
+    ("我市孕产妇死亡率降至历史新低", False),
+])
+def test_maternal_deaths_and_disputes_turned_protests(tagger: RiskTagger, text: str, crisis: bool) -> None:
+    assert tagger.assess(text).crisis is crisis, tagger.explain(text)
