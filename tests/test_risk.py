@@ -600,3 +600,13 @@ def test_round3_terse_and_variant_wording_counts(tagger: RiskTagger, text: str, 
 ])
 def test_maternal_deaths_and_disputes_turned_protests(tagger: RiskTagger, text: str, crisis: bool) -> None:
     assert tagger.assess(text).crisis is crisis, tagger.explain(text)
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("台中某醫院爆醫療疏失 病患術後癱瘓", "malpractice_dispute"),
+    ("急診護理師遭醉漢襲擊 院方報警", "violence"),
+    ("醫委會紀律聆訊 外科醫生專業失當被除牌", "investigation"),
+])
+def test_hong_kong_and_taiwan_official_wording_counts(tagger: RiskTagger, text: str, category: str) -> None:
+    res = tagger.assess(text)
+    assert res.crisis and category in res.categories, tagger.explain(text)
