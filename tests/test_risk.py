@@ -563,7 +563,7 @@ def test_a_returned_red_envelope_is_good_news(tagger: RiskTagger) -> None:
     "医院拒收急诊病人算不算违法",
     "隆鼻失败后能否主张精神损害赔偿",
 ])
-def test_round3_rebuttals_reference_titles_and_refused_envelopes(tagger: RiskTagger, text: str) -> None:
+def test_rebuttals_reference_titles_and_refused_envelopes_are_not_crises(tagger: RiskTagger, text: str) -> None:
     assert not tagger.assess(text).crisis, tagger.explain(text)
 
 
@@ -583,8 +583,12 @@ def test_round3_rebuttals_reference_titles_and_refused_envelopes(tagger: RiskTag
     ("夫妇养育十年发现孩子被医院抱错", "malpractice_dispute"),
     ("医院停车费比挂号费还贵 市民质疑", "fees_fraud"),
     ("某医院新生儿病房又现超级细菌", "infection"),
+    # Hong Kong and Taiwan official wording
+    ("台中某醫院爆醫療疏失 病患術後癱瘓", "malpractice_dispute"),
+    ("急診護理師遭醉漢襲擊 院方報警", "violence"),
+    ("醫委會紀律聆訊 外科醫生專業失當被除牌", "investigation"),
 ])
-def test_round3_terse_and_variant_wording_counts(tagger: RiskTagger, text: str, category: str) -> None:
+def test_terse_variant_and_regional_wording_counts(tagger: RiskTagger, text: str, category: str) -> None:
     res = tagger.assess(text)
     assert res.crisis and category in res.categories, tagger.explain(text)
 
@@ -600,13 +604,3 @@ def test_round3_terse_and_variant_wording_counts(tagger: RiskTagger, text: str, 
 ])
 def test_maternal_deaths_and_disputes_turned_protests(tagger: RiskTagger, text: str, crisis: bool) -> None:
     assert tagger.assess(text).crisis is crisis, tagger.explain(text)
-
-
-@pytest.mark.parametrize(("text", "category"), [
-    ("台中某醫院爆醫療疏失 病患術後癱瘓", "malpractice_dispute"),
-    ("急診護理師遭醉漢襲擊 院方報警", "violence"),
-    ("醫委會紀律聆訊 外科醫生專業失當被除牌", "investigation"),
-])
-def test_hong_kong_and_taiwan_official_wording_counts(tagger: RiskTagger, text: str, category: str) -> None:
-    res = tagger.assess(text)
-    assert res.crisis and category in res.categories, tagger.explain(text)
