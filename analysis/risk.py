@@ -551,16 +551,27 @@ class _Claim:
     is_pattern: bool
 
 
-def _same_sentence(text: str, i: int, j: int) -> bool:
-    """True when no sentence end lies between positions i and j."""
+def _unbroken(text: str, i: int, j: int, stops: frozenset[str] = _SENTENCE_END) -> bool:
+    """True when none of stops (sentence ends by default, or clause boundaries) lies between positions i and j."""
     lo, hi = min(i, j), max(i, j)
-    return not any(ch in _SENTENCE_END for ch in text[lo:hi])
+    return not any(ch in stops for ch in text[lo:hi])
 
 
-def _same_clause(text: str, i: int, j: int) -> bool:
-    """True when no clause boundary (punctuation, space) lies between positions i and j."""
-    lo, hi = min(i, j), max(i, j)
-    return not any(ch in _BOUNDARY for ch in text[lo:hi])
+@dataclass(frozen=True)
+class _Framing:
+    """Where a text's frames sit, found once per text: publicity frames reach their sentence,
+    question words (如何, 是否, 算不算) only their clause."""
+
+    text: str
+    frames: list[tuple[int, int]]
+    soft: list[tuple[int, int]]
+    questions: list[tuple[int, int]]
+
+    def covers(self, pos: int, soft: bool = False) -> bool:
+        """Whether a claim at pos is framed; soft frames count only when asked (for weak claims)."""
+        frames = self.frames + self.soft if soft else self.frames
+        return (any(_unbroken(self.text, s, pos) for s, _ in frames)
+                or any(_unbroken(self.text, s, pos, _BOUNDARY) for s, _ in self.questions))
 
 
 def _dedupe(found: list[_Claim]) -> list[_Claim]:
@@ -610,9 +621,11 @@ class RiskTagger:
                    or any(s < head_end + REBUTTAL_REACH for s, _ in rebuttals)
                    or any(s < head_end for s, _ in intros))
         claims = self._drop_rumour(masked, claims, rebuttals, intros)
-        weighed = self._weigh(masked, claims)
+        framing = _Framing(masked, lex.frames.spans(masked), lex.soft_frames.spans(masked),
+                           lex.question_frames.spans(masked)) if claims else None
+        weighed = self._weigh(masked, claims, framing)
         miss = 1.0
-        for eff in self._event_weights(masked, weighed):
+        for eff in self._event_weights(masked, weighed, framing):
             miss *= 1.0 - eff
         score = 1.0 - miss
         cats = {c.category for c, eff in weighed if eff >= lex.category_min - 1e-9}
@@ -742,7 +755,7 @@ class RiskTagger:
         for s, e in spans:
             header = text[e:e + 2].lstrip(" !")[:1] in (":", "")
             denied.append((s - REBUTTAL_REACH, e + (REBUTTAL_REACH if header else 0)))
-            if any(de <= s and s - de <= 8 and _same_sentence(text, de, s) for _, de in denials):
+            if any(de <= s and s - de <= 8 and _unbroken(text, de, s) for _, de in denials):
                 still_open.extend((qs, qe) for qs, qe in inquiries if qs >= e)
         for s, e in intros:
             end = e
@@ -772,11 +785,12 @@ class RiskTagger:
                 out.append(c)
         return sorted(out, key=lambda c: c.start)
 
-    def _event_weights(self, text: str, weighed: Sequence[tuple[_Claim, float]]) -> list[float]:
+    @staticmethod
+    def _event_weights(text: str, weighed: Sequence[tuple[_Claim, float]], framing: _Framing | None) -> list[float]:
         """The weights that add up to the score: claims overlapping a stronger one (one span matched
         in two categories) are one event, and a publicity-framed sentence counts its strongest claim only."""
-        frames = self.lexicon.frames.spans(text)
-        questions = self.lexicon.question_frames.spans(text)
+        if not weighed or framing is None:
+            return []
         ends = [i for i, ch in enumerate(text) if ch in _SENTENCE_END]
         kept: list[_Claim] = []
         framed_sentences: set[int] = set()
@@ -784,8 +798,7 @@ class RiskTagger:
         for c, eff in sorted(weighed, key=lambda ce: (-ce[1], ce[0].start)):
             if any(c.start < k.end and k.start < c.end for k in kept):
                 continue
-            if (any(_same_sentence(text, s, c.start) for s, _ in frames)
-                    or any(_same_clause(text, s, c.start) for s, _ in questions)):
+            if framing.covers(c.start):
                 sentence = bisect.bisect_right(ends, c.start)
                 if sentence in framed_sentences:
                     continue
@@ -794,23 +807,19 @@ class RiskTagger:
             out.append(eff)
         return out
 
-    def _weigh(self, text: str, claims: Sequence[_Claim]) -> list[tuple[_Claim, float]]:
+    def _weigh(self, text: str, claims: Sequence[_Claim], framing: _Framing | None) -> list[tuple[_Claim, float]]:
         """Each event's effective weight: weak claims discounted without an outside co-signal, claims in a frame."""
-        if not claims:
+        if not claims or framing is None:
             return []
         lex = self.lexicon
         cos = lex.cosignals.spans(text)
-        frames = lex.frames.spans(text)
-        questions = lex.question_frames.spans(text)
-        soft = lex.soft_frames.spans(text)
         out = []
         for c in self._per_event(text, claims):
             eff = c.weight
             weak = eff < lex.strong_min
             if weak and not any(e <= c.start or s >= c.end for s, e in cos):
                 eff *= lex.weak_alone
-            if (any(_same_sentence(text, s, c.start) for s, _ in (frames + soft if weak else frames))
-                    or any(_same_clause(text, s, c.start) for s, _ in questions)):
+            if framing.covers(c.start, soft=weak):
                 eff *= lex.frame_factor
             out.append((c, eff))
         return out
