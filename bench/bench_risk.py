@@ -41,16 +41,13 @@ FRESH_C = REPO / "tests" / "data" / "risk_fresh_c.tsv"
 FRESH_D = REPO / "tests" / "data" / "risk_fresh_d.tsv"
 
 
-def read_labelled(path: Path, extra_columns: bool = False) -> list[tuple[bool, str]]:
-    """(is_crisis, text) rows of a `label<TAB>text` file; '#' lines are comments. With
-    extra_columns, text is the second column only (label<TAB>headline<TAB>url files)."""
+def read_labelled(path: Path) -> list[tuple[bool, str]]:
+    """(is_crisis, text) rows of a `label<TAB>text[<TAB>url]` file; '#' lines are comments."""
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        label, text = line.split("\t", 1)
-        if extra_columns:
-            text = text.split("\t", 1)[0]
+        label, text = line.split("\t", 2)[:2]
         rows.append((label.strip() == "1", text.strip()))
     return rows
 
@@ -61,7 +58,7 @@ def real_sets(paths: Sequence[Path]) -> dict[str, tuple[str, list[tuple[bool, st
     sets: dict[str, tuple[str, list[tuple[bool, str]]]] = {}
     for path in paths:
         try:
-            rows = read_labelled(path, extra_columns=True)
+            rows = read_labelled(path)
         except (OSError, ValueError) as err:
             print(f"--real {path}: skipped ({err.__class__.__name__}: {err})", file=sys.stderr)
             continue

@@ -12,10 +12,6 @@ risk_fresh_d.tsv (and later fresh batches).
 Usage:
     .venv/bin/python scripts/train_risk.py            # train on everything above, write data/risk_model.npz
     .venv/bin/python scripts/train_risk.py --cv       # leave-one-batch-out figures (model alone, and with the lexicon)
-    .venv/bin/python scripts/train_risk.py --extra PATH --out /tmp/m.npz
-                                                      # also train on a label<TAB>headline[<TAB>url] file (repeatable),
-                                                      # e.g. real headlines kept outside the repo: an experiment only;
-                                                      # the shipped model must stay rebuildable from the repo's files
 """
 
 from __future__ import annotations
@@ -73,17 +69,6 @@ def read_groups() -> dict[str, Rows]:
             label, text = line.split("\t", 1)
             groups.setdefault(f"{name}:{current}", []).append((label.strip() == "1", text.strip()))
     return groups
-
-
-def read_extra(path: Path) -> Rows:
-    """Rows of a label<TAB>headline[<TAB>url] file ('#' lines are comments)."""
-    rows: Rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        label, text = line.split("\t", 1)
-        rows.append((label.strip() == "1", text.split("\t", 1)[0].strip()))
-    return rows
 
 
 def fit(rows: Rows, c: float = C, epochs: int = EPOCHS) -> tuple[list[str], np.ndarray, float]:
@@ -167,15 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cv", action="store_true", help="leave-one-batch-out figures instead of writing the model")
     ap.add_argument("--out", type=Path, default=OUT)
-    ap.add_argument("--extra", type=Path, action="append", default=[], metavar="PATH",
-                    help="also train on this label<TAB>headline[<TAB>url] file (repeatable; one CV fold each)")
     args = ap.parse_args(argv)
     groups = read_groups()
-    for path in args.extra:
-        groups[f"extra:{path.name}"] = read_extra(path)
-    if args.extra and not args.cv and args.out.resolve() == OUT.resolve():
-        print(f"note: {OUT.name} now depends on files outside tests/data ({', '.join(map(str, args.extra))}); "
-              "the shipped model should be rebuildable without them", file=sys.stderr)
     if args.cv:
         cross_validate(groups)
         return 0
@@ -186,13 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     digest = hashlib.sha256()
     for name, _, _ in TRAINING:
         digest.update((DATA / name).read_bytes())
-    for path in args.extra:
-        digest.update(path.read_bytes())
     meta = {"trained_on": [f"{n} ({'all' if k is None else 'batches ' + ','.join(sorted(k))})" for n, _, k in TRAINING],
             "held_out": list(HELD_OUT), "rows": len(rows), "positives": int(sum(g for g, _ in rows)),
             "data_sha256": digest.hexdigest(), "C": C, "epochs": EPOCHS, "orders": list(ORDERS)}
-    if args.extra:
-        meta["extra"] = [str(path) for path in args.extra]
     np.savez_compressed(args.out, grams=np.array([g for g, k in zip(grams, keep) if k]),
                         weights=w[keep].astype(np.float32), bias=np.float64(b),
                         orders=np.array(ORDERS), meta=np.array(json.dumps(meta, ensure_ascii=False)))
