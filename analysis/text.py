@@ -49,9 +49,7 @@ _REPLY_RE = re.compile(
 
 def strip_replies(text: str) -> str:
     """Drop replies by the reviewed business or hospital from a normalised review: sentiment is the reviewer's."""
-    if "复" not in text and "馈" not in text and "应" not in text:  # fast path: most texts carry no reply
-        return text
-    return _REPLY_RE.sub(" ", text).strip()
+    return _REPLY_RE.sub(" ", text).strip()  # ~3 ms per 1,000 reviews: no pre-check worth keeping in step
 
 
 def _silence_jieba() -> None:
