@@ -447,11 +447,44 @@ def test_traditional_characters_match_the_simplified_lexicon(tagger: RiskTagger)
 
 
 @pytest.mark.parametrize("text", [
+    # rumour intros and punished rumour-mongers
     "男子造谣称某医院发生院内感染 被警方行政拘留",
     "网民谎称县医院有医生收红包 已被依法处理",
     "某医院多名患者感染？警方：造谣者已被行拘",
+    # internal documents, surveys, rules and announced campaigns
+    "2023年度院感工作总结",
+    "全院医院感染现患率横断面调查报告",
+    "医疗纠纷处理奖惩办法",
+    "医院有权利拒收欠费病人吗",
+    "我市开展医美乱象专项整治行动",
+    "医院住院楼开展消防疏散演练",
+    # commentary and legal questions
+    "护士收不收红包应有明确规定",
+    "医生该不该收患者的感谢红包",
+    "手术出现并发症医院是否要赔偿",
+    "医疗机构能否拒绝无证件的急诊病人",
+    "病人术后感染的原因有哪些",
+    "从一起病历外泄事件看医院信息安全",
+    "医院推诿病人:为什么?",
+    "医院推诿病人怎么办",
+    "同样是漏诊 两起官司有输有赢",
+    "医生下班途中施救算不算违法",
+    # rebuttals, reference and academic titles, refused red envelopes
+    "卫健委辟谣某县医院护士集体辞职后患者无人照看",
+    "院方辟谣 医生收受药企回扣致患者死亡的流言",
+    "某院医疗事故认定是指什么",
+    "医疗过错责任要符合哪些条件",
+    "简述医院感染暴发的处理流程",
+    "医护人员收红包的原因及对策",
+    "一例术后漏诊引发医疗纠纷的病例报告",
+    "胆囊术后误诊致医患纠纷2例分析",
+    "护士收受红包,为何结局截然不同?",
+    "病人硬塞红包致谢 主任医师婉拒并转存住院费",
+    "一个被退还的红包背后",
+    "医院拒收急诊病人算不算违法",
+    "隆鼻失败后能否主张精神损害赔偿",
 ])
-def test_rumour_intros_and_punished_rumour_mongers_are_not_crises(tagger: RiskTagger, text: str) -> None:
+def test_look_alikes_in_real_headline_wording_are_not_crises(tagger: RiskTagger, text: str) -> None:
     assert not tagger.assess(text).crisis, tagger.explain(text)
 
 
@@ -465,6 +498,25 @@ def test_rumour_intros_and_punished_rumour_mongers_are_not_crises(tagger: RiskTa
     ("女子在诊所更衣室发现针孔镜头", "privacy"),
     ("这家医美机构的整形医生没有执业资格", "misconduct"),
     ("口腔诊所乱象：种植牙收费不透明", "investigation"),
+    ("某区医院急诊平均要等9.5小时 市民叫苦", "service_attitude"),
+    ("儿童医院候诊等到天亮", "service_attitude"),
+    ("口腔医院挂号比抢演唱会门票还难", "service_attitude"),
+    ("专家门诊“通宵排号”现象调查", "service_attitude"),
+    ("县医院门诊等候时间延长到5小时", "service_attitude"),
+    ("六旬老人诊所打点滴 两小时后身亡", "death_injury"),
+    ("幼儿挂水亡 家属讨说法", "death_injury"),
+    ("某医院住院病人堕楼", "death_injury"),
+    ("老人未断气被当死亡送太平间", "death_injury"),
+    ("省卫健委调查组进驻涉事医院", "investigation"),
+    ("国家医保局工作组赴某市核查医院骗保", "investigation"),
+    ("拘留3人!警方通报医院门口医闹事件 对暴力伤医零容忍", "violence"),
+    ("夫妇养育十年发现孩子被医院抱错", "malpractice_dispute"),
+    ("医院停车费比挂号费还贵 市民质疑", "fees_fraud"),
+    ("某医院新生儿病房又现超级细菌", "infection"),
+    # Hong Kong and Taiwan official wording
+    ("台中某醫院爆醫療疏失 病患術後癱瘓", "malpractice_dispute"),
+    ("急診護理師遭醉漢襲擊 院方報警", "violence"),
+    ("醫委會紀律聆訊 外科醫生專業失當被除牌", "investigation"),
 ])
 def test_real_headline_wording_is_caught(tagger: RiskTagger, text: str, category: str) -> None:
     res = tagger.assess(text)
@@ -479,40 +531,12 @@ def test_question_words_frame_their_own_clause_only(tagger: RiskTagger) -> None:
     assert not tagger.assess("医务人员如何应对暴力伤医").crisis
 
 
-@pytest.mark.parametrize("text", [
-    "2023年度院感工作总结",
-    "全院医院感染现患率横断面调查报告",
-    "医疗纠纷处理奖惩办法",
-    "医院有权利拒收欠费病人吗",
-    "我市开展医美乱象专项整治行动",
-    "医院住院楼开展消防疏散演练",
-])
-def test_documents_questions_and_campaigns_are_not_crises(tagger: RiskTagger, text: str) -> None:
-    assert not tagger.assess(text).crisis, tagger.explain(text)
-
-
 def test_bench_reads_real_headline_files_and_skips_missing_ones(tmp_path: Path) -> None:
     from bench.bench_risk import real_sets
     path = tmp_path / "real_x.tsv"
     path.write_text("# comment\n1\t某医院护士被打\thttp://example.invalid/1\n0\t医院举行义诊\n", encoding="utf-8")
     sets = real_sets([path, tmp_path / "absent.tsv"])
     assert sets == {"real x": ("real", [(True, "某医院护士被打"), (False, "医院举行义诊")])}
-
-
-@pytest.mark.parametrize("text", [
-    "护士收不收红包应有明确规定",
-    "医生该不该收患者的感谢红包",
-    "手术出现并发症医院是否要赔偿",
-    "医疗机构能否拒绝无证件的急诊病人",
-    "病人术后感染的原因有哪些",
-    "从一起病历外泄事件看医院信息安全",
-    "医院推诿病人:为什么?",
-    "医院推诿病人怎么办",
-    "同样是漏诊 两起官司有输有赢",
-    "医生下班途中施救算不算违法",
-])
-def test_commentary_and_legal_questions_are_not_crises(tagger: RiskTagger, text: str) -> None:
-    assert not tagger.assess(text).crisis, tagger.explain(text)
 
 
 @pytest.mark.parametrize("text", [
@@ -545,52 +569,6 @@ def test_a_returned_red_envelope_is_good_news(tagger: RiskTagger) -> None:
     assert not tagger.assess("患者塞给护士的红包被退回到住院账户").crisis
     assert not tagger.assess("家属送给医生的两千元红包充入了患者住院费用").crisis
     assert tagger.assess("医生收红包被举报 事后退还").crisis
-
-
-# Round 3 (written examples for the error types of the real set C; not the real titles)
-@pytest.mark.parametrize("text", [
-    "卫健委辟谣某县医院护士集体辞职后患者无人照看",
-    "院方辟谣 医生收受药企回扣致患者死亡的流言",
-    "某院医疗事故认定是指什么",
-    "医疗过错责任要符合哪些条件",
-    "简述医院感染暴发的处理流程",
-    "医护人员收红包的原因及对策",
-    "一例术后漏诊引发医疗纠纷的病例报告",
-    "胆囊术后误诊致医患纠纷2例分析",
-    "护士收受红包,为何结局截然不同?",
-    "病人硬塞红包致谢 主任医师婉拒并转存住院费",
-    "一个被退还的红包背后",
-    "医院拒收急诊病人算不算违法",
-    "隆鼻失败后能否主张精神损害赔偿",
-])
-def test_rebuttals_reference_titles_and_refused_envelopes_are_not_crises(tagger: RiskTagger, text: str) -> None:
-    assert not tagger.assess(text).crisis, tagger.explain(text)
-
-
-@pytest.mark.parametrize("text, category", [
-    ("某区医院急诊平均要等9.5小时 市民叫苦", "service_attitude"),
-    ("儿童医院候诊等到天亮", "service_attitude"),
-    ("口腔医院挂号比抢演唱会门票还难", "service_attitude"),
-    ("专家门诊“通宵排号”现象调查", "service_attitude"),
-    ("县医院门诊等候时间延长到5小时", "service_attitude"),
-    ("六旬老人诊所打点滴 两小时后身亡", "death_injury"),
-    ("幼儿挂水亡 家属讨说法", "death_injury"),
-    ("某医院住院病人堕楼", "death_injury"),
-    ("老人未断气被当死亡送太平间", "death_injury"),
-    ("省卫健委调查组进驻涉事医院", "investigation"),
-    ("国家医保局工作组赴某市核查医院骗保", "investigation"),
-    ("拘留3人!警方通报医院门口医闹事件 对暴力伤医零容忍", "violence"),
-    ("夫妇养育十年发现孩子被医院抱错", "malpractice_dispute"),
-    ("医院停车费比挂号费还贵 市民质疑", "fees_fraud"),
-    ("某医院新生儿病房又现超级细菌", "infection"),
-    # Hong Kong and Taiwan official wording
-    ("台中某醫院爆醫療疏失 病患術後癱瘓", "malpractice_dispute"),
-    ("急診護理師遭醉漢襲擊 院方報警", "violence"),
-    ("醫委會紀律聆訊 外科醫生專業失當被除牌", "investigation"),
-])
-def test_terse_variant_and_regional_wording_counts(tagger: RiskTagger, text: str, category: str) -> None:
-    res = tagger.assess(text)
-    assert res.crisis and category in res.categories, tagger.explain(text)
 
 
 # --- maternal deaths and disputes turned protests ---
