@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -164,6 +165,10 @@ def test_a_polite_reply_does_not_make_a_complaint_positive(model: SentimentModel
     review = "挂号排了三个小时,医生态度冷漠,问两句就不耐烦"
     assert model.score(review + " " + HOSPITAL_REPLY) == pytest.approx(model.score(review))
     assert label(model.score(review + " " + HOSPITAL_REPLY)) == "neg"
+    # the reason it is stripped: read as part of the review, the reply's courtesy outweighs the patient
+    unstripped = SentimentModel.load()
+    unstripped.featurizer.config = dataclasses.replace(unstripped.featurizer.config, strip_replies=False)
+    assert label(unstripped.score(review + " " + HOSPITAL_REPLY)) == "pos"
 
 
 def test_strip_replies_keeps_the_reviewers_own_words() -> None:
