@@ -23,6 +23,7 @@ HOSPITAL_NEGATIVE = [
     "收费乱七八糟，一个小检查花了两千多，简直是抢钱",
     "急诊科医生玩手机不管病人，太让人寒心了",
     "病房又脏又乱，厕所堵了三天没人修",
+    "孩子很害怕，医生还吼他",  # fear is a patient's complaint word; reviews rarely use it
 ]
 HOSPITAL_POSITIVE = [
     "医生非常耐心，解释得很清楚，手术很成功，感谢医护人员",
@@ -66,7 +67,16 @@ def test_negating_a_positive_lowers_the_score(model: SentimentModel, negated: st
     assert model.score(negated) < 0.5 < model.score(plain)
 
 
-@pytest.mark.parametrize(("negated", "plain"), [("服务态度不差", "服务态度差"), ("病房不脏", "病房很脏"), ("医生没有敷衍", "医生很敷衍")])
+@pytest.mark.parametrize(
+    ("negated", "plain"),
+    [
+        ("服务态度不差", "服务态度差"),
+        ("病房不脏", "病房很脏"),
+        ("医生没有敷衍", "医生很敷衍"),
+        ("打针一点也不紧张", "打针很紧张"),
+        ("孩子不害怕", "孩子很害怕"),
+    ],
+)
 def test_negating_a_negative_raises_the_score(model: SentimentModel, negated: str, plain: str) -> None:
     assert model.score(negated) > model.score(plain)
     assert model.score(plain) < 0.5
