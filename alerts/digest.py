@@ -87,10 +87,12 @@ def _when():
 
 
 def _mentions(sess: Session, start: datetime, end: datetime) -> list[Any]:
-    """The period's mentions as light rows: id, source, time, sentiment, negative, event."""
+    """The period's mentions about the hospital as light rows: id, source, time, sentiment, negative, event
+    (negative is the crisis judgement's, the same the plan counts; "not about us" corrections are left out)."""
     when = _when()
     rows = sess.execute(select(Mention.source_id, Mention.published_at, Mention.fetched_at, Mention.sentiment,
-                               Mention.negative, Mention.event_id).where(when >= start, when < end))
+                               Mention.negative, Mention.event_id)
+                        .where(when >= start, when < end, Mention.about_us.is_not(False)))
     return list(rows)
 
 

@@ -13,7 +13,7 @@ ROMAN = {"IV": "Ⅳ", "III": "Ⅲ", "II": "Ⅱ", "I": "Ⅰ"}
 RISK_NAMES = {
     "death_injury": "死亡或伤残",
     "malpractice_dispute": "医疗事故与纠纷",
-    "violence": "暴力伤医或医闹",
+    "violence": "暴力事件（伤医、医闹或医护打人）",
     "bribery": "红包、回扣或受贿",
     "fees_fraud": "乱收费或骗保",
     "infection": "院内感染",

@@ -30,9 +30,9 @@ from analysis.events import (
     mention_time,
     refresh_events,
 )
+from analysis.judge import CrisisJudge, Judgement
 from analysis.keywords import KeywordExtractor
-from analysis.risk import RiskAssessment, RiskTagger, load_lexicon
-from analysis.sentiment import THRESHOLD, SentimentModel
+from analysis.sentiment import SentimentModel
 from analysis.simhash import simhash_many, to_signed
 from analysis.text import make_tokenizer, normalize
 from yuqing.clock import Clock
@@ -43,7 +43,6 @@ from yuqing.store import Store
 log = logging.getLogger(__name__)
 
 SENTIMENT_CHARS = 500  # title + the first part of the body: where a post's tone is set
-RISK_CHARS = 3000  # crisis claims are in the headline and the first paragraphs; bounds regex work
 STEPS = ("read", "sentiment", "risk", "simhash", "keywords", "grouping", "write")
 
 Progress = Callable[[int, int], None]
@@ -51,24 +50,26 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class AnalysisModels:
-    """Everything analysis loads once and reuses: sentiment model, risk tagger, keyword extractor."""
+    """Everything analysis loads once and reuses: sentiment model, crisis judge, keyword extractor."""
 
     sentiment: SentimentModel
-    risk: RiskTagger
+    judge: CrisisJudge
     keywords: KeywordExtractor
 
 
 def load_models(
-    cfg: AppConfig, sentiment_path: Path | None = None, lexicon_path: Path | None = None
+    cfg: AppConfig, sentiment_path: Path | None = None, lexicon_path: Path | None = None,
+    risk_model_path: Path | None = None,
 ) -> AnalysisModels:
-    """Load the shipped models with the hospital's names, departments, doctors and risk terms."""
+    """Load the shipped models with the hospital's names, departments, doctors and risk terms
+    (and the hospital's retrained crisis model, when the caller passes its path)."""
     hospital = cfg.hospital
     words = [*hospital.names, *hospital.departments, *hospital.doctors]
     sentiment = SentimentModel.load(sentiment_path, extra_words=words)
     # one jieba dictionary in memory, not two: the sentiment model's tokenizer already knows our words
     tokenizer = getattr(getattr(sentiment, "featurizer", None), "tokenizer", None) or make_tokenizer(words)
-    risk = RiskTagger(load_lexicon(lexicon_path, extra=hospital.risk_terms))
-    return AnalysisModels(sentiment, risk, KeywordExtractor.for_hospital(hospital, tokenizer))
+    judge = CrisisJudge.load(risk_model_path, lexicon_path, extra_terms=hospital.risk_terms, own_names=hospital.names)
+    return AnalysisModels(sentiment, judge, KeywordExtractor.for_hospital(hospital, tokenizer))
 
 
 @dataclass
@@ -99,6 +100,7 @@ class _Pending:
     id: int
     title: str
     text: str
+    kind: str
     when: datetime
 
 
@@ -137,12 +139,12 @@ def _recarried_events(sess: Session) -> set[int]:
 def _read_batch(sess: Session, after_id: int, limit: int) -> list[_Pending]:
     """The next unanalysed mentions by id."""
     rows = sess.execute(
-        select(Mention.id, Mention.title, Mention.text, Mention.published_at, Mention.fetched_at)
+        select(Mention.id, Mention.title, Mention.text, Mention.kind, Mention.published_at, Mention.fetched_at)
         .where(Mention.analyzed_at.is_(None), Mention.id > after_id)
         .order_by(Mention.id).limit(limit)
     )
-    return [_Pending(r.id, normalize(r.title or ""), normalize(r.text or ""), r.published_at or r.fetched_at)
-            for r in rows]
+    return [_Pending(r.id, normalize(r.title or ""), normalize(r.text or ""), r.kind or "news",
+                     r.published_at or r.fetched_at) for r in rows]
 
 
 def _joined(title: str, text: str, limit: int) -> str:
@@ -160,8 +162,9 @@ class _Batch:
             self.sentiment = models.sentiment.score_many([_joined(t, x, SENTIMENT_CHARS) for t, x in zip(titles, texts)],
                                                           workers=1)  # no fork inside the threaded daemon
         with _timed(report, "risk"):
-            self.risk: list[RiskAssessment] = [models.risk.assess(_joined(t, x, RISK_CHARS))
-                                               for t, x in zip(titles, texts)]
+            # a news item by its title, a post or review by its opening; the body is evidence
+            self.risk: list[Judgement] = models.judge.judge_mentions(
+                [(r.title, r.text, r.kind, s) for r, s in zip(rows, self.sentiment)])
         with _timed(report, "simhash"):
             self.simhash = simhash_many(titles, texts)
         with _timed(report, "keywords"):
@@ -209,7 +212,7 @@ def _write_mentions(
         risk, placement = batch.risk[i], placements[row.id]
         values.append({
             "id": row.id, "analyzed_at": now, "sentiment": batch.sentiment[i],
-            "negative": batch.sentiment[i] < THRESHOLD, "crisis": risk.crisis,
+            "negative": risk.negative, "crisis": risk.crisis, "risk_score": risk.score,
             "risk_categories": list(risk.categories), "risk_terms": list(risk.terms),
             "keywords": list(batch.keywords[i]), "simhash": to_signed(batch.simhash[i]),
             "repost_of_id": placement.repost_of_id, "event_id": placement.state.event_id,
@@ -220,7 +223,7 @@ def _write_mentions(
 def _count(report: AnalysisReport, rows: Sequence[_Pending], batch: _Batch, placements: dict[int, Placement]) -> None:
     """Add a batch's mentions to the report's counts."""
     report.analysed += len(rows)
-    report.negative += sum(s < THRESHOLD for s in batch.sentiment)
+    report.negative += sum(r.negative for r in batch.risk)
     report.crisis += sum(r.crisis for r in batch.risk)
     report.reposts += sum(p.repost_of_id is not None for p in placements.values())
     report.batches += 1

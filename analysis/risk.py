@@ -1,12 +1,10 @@
-"""Crisis-risk tagging: lexicon claims, negation, rebuttals, co-signals and publicity frames,
-backed by a small learned headline model for the long tail of crisis wording.
+"""The crisis lexicon: claims, negation, rebuttals, co-signals and publicity frames, read by rules.
 
 The rules are described in data/risk_lexicon.yaml, which is the editable part; this module only
-compiles that file into a few regexes and applies them. The learned part (data/risk_model.npz,
-rebuilt by scripts/train_risk.py) is a character n-gram logistic regression over the first
-sentence (the headline): it may add a crisis the lexicon missed when its probability is high,
-never when the text negates or rebuts its claims, and never removes one. Nothing here depends
-on sentiment.
+compiles that file into a few regexes and applies them. What it reads (`LexiconReading`: a score,
+the categories and terms a person can check, and whether a claim was negated or rebutted) is one
+input of the crisis judgement in analysis/judge.py, beside the model learned from real titles
+(analysis/headline_model.py). Nothing here depends on sentiment.
 """
 
 from __future__ import annotations
@@ -250,12 +248,11 @@ def _prefixes(regex: re.Pattern[str]) -> set[str] | None:
         return None
 
 
-# --- the learned headline model -------------------------------------------------------------
+# --- the model's view of a text (analysis/headline_model.py reads titles through it) ------------
 
 _MODEL_DIGITS_RE = re.compile(r"\d+(?:\.\d+)?")
 _MODEL_LATIN_RE = re.compile(r"[a-z]+")
 _MODEL_DROP_RE = re.compile(r"[\s#【】\[\]“”\"'‘’「」『』《》()（）]+")
-_HEAD_END = frozenset("。\n")  # the pipeline joins title。body; titles use ！？ mid-way
 
 
 def model_text(text: str) -> str:
@@ -263,82 +260,6 @@ def model_text(text: str) -> str:
     norm = _normalize(text)
     norm = _MODEL_LATIN_RE.sub("a", _MODEL_DIGITS_RE.sub("0", norm))
     return "^" + _MODEL_DROP_RE.sub(" ", norm).strip() + "$"
-
-
-def model_grams(text: str, orders: Sequence[int] = (1, 2, 3)) -> set[str]:
-    """Distinct character n-grams of the model's view of a text (spaces alone are not features)."""
-    folded = model_text(text)
-    out = set()
-    for n in orders:
-        for i in range(len(folded) - n + 1):
-            gram = folded[i:i + n]
-            if gram.strip():
-                out.add(gram)
-    return out
-
-
-def headline(text: str, limit: int = 80) -> str:
-    """The first sentence of a text (a title, or a post's opening), at most `limit` characters."""
-    for i, ch in enumerate(text[:limit]):
-        if ch in _HEAD_END:
-            return text[:i]
-    return text[:limit]
-
-
-@dataclass(frozen=True)
-class RiskModel:
-    """Logistic regression over binary character n-grams, scaled by 1/sqrt(n-gram count), with the
-    probabilities at which it may add a crisis: alone, beside a weak lexicon claim, in a frame or a question;
-    alone and without one of the `cues` (harm, wrongdoing, allegation, response) it needs `uncued`."""
-
-    weights: Mapping[str, float]
-    bias: float
-    orders: tuple[int, ...]
-    alone: float
-    with_claim: float
-    in_frame: float
-    head_chars: int
-    defer_to: frozenset[str] = frozenset()
-    cues: re.Pattern[str] | None = None
-    uncued: float = 1.0
-    defer_words: re.Pattern[str] | None = None
-    in_question: float = 0.8
-
-    def probability(self, text: str) -> float:
-        """P(crisis) for one headline."""
-        grams = model_grams(text, self.orders)
-        if not grams:
-            return 0.0
-        w = self.weights
-        z = self.bias + sum(w.get(g, 0.0) for g in grams) / (len(grams) ** 0.5)
-        return 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
-
-
-def load_model(path: Path, settings: Mapping[str, Any], where: str) -> RiskModel:
-    """Read a model file written by scripts/train_risk.py, with its thresholds from the lexicon."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            grams = [str(g) for g in npz["grams"]]
-            weights = npz["weights"].astype(np.float64)
-            bias = float(npz["bias"])
-            orders = tuple(int(n) for n in npz["orders"])
-    except (OSError, KeyError, ValueError) as err:
-        raise ValueError(f"{where}: cannot read risk model {path}: {err}") from None
-    if len(grams) != len(weights):
-        raise ValueError(f"{where}: {path} has {len(grams)} n-grams but {len(weights)} weights")
-    return RiskModel(
-        weights=dict(zip(grams, weights.tolist())), bias=bias, orders=orders,
-        alone=_weight(settings.get("alone", 0.6), f"{where}.alone"),
-        with_claim=_weight(settings.get("with_claim", 0.5), f"{where}.with_claim"),
-        in_frame=_weight(settings.get("in_frame", 0.8), f"{where}.in_frame"),
-        head_chars=int(settings.get("head_chars", 80)),
-        defer_to=frozenset(str(c) for c in settings.get("defer_to") or ()),
-        cues=_compile_literals((_normalize(str(c)) for c in settings.get("cues") or ()), overlapping=False),
-        uncued=_weight(settings.get("uncued", 1.0), f"{where}.uncued"),
-        defer_words=_compile_literals((_normalize(str(c)) for c in settings.get("defer_words") or ()),
-                                      overlapping=False),
-        in_question=_weight(settings.get("in_question", settings.get("in_frame", 0.8)), f"{where}.in_question"),
-    )
 
 
 @dataclass(frozen=True)
@@ -379,7 +300,6 @@ class RiskLexicon:
     frame_factor: float
     category_min: float
     negation_window: int
-    model: RiskModel | None = None
     accused_denials: Matcher = Matcher(None, ())
     open_inquiries: Matcher = Matcher(None, ())
 
@@ -396,6 +316,20 @@ class RiskAssessment:
     categories: tuple[str, ...]
     terms: tuple[str, ...]
     score: float
+
+
+@dataclass(frozen=True)
+class LexiconReading:
+    """What the lexicon found in one text: its score, each category's strongest claim after negation,
+    rebuttal and frames, the claim words, and the signals the learned judgement weighs beside them."""
+
+    score: float
+    strength: Mapping[str, float]
+    terms: tuple[str, ...]
+    negated: bool  # a claim was cancelled by a negator, prohibition or conditional
+    rebutted: bool  # a claim was denied by a rebuttal, or the text is a rebuttal
+    accused_denial: bool  # the accused party's own denial (医院称不实)
+    framed: bool  # a publicity, 科普 or question frame
 
 
 def _weight(value: Any, where: str) -> float:
@@ -494,18 +428,6 @@ def load_lexicon(path: Path | None = None, extra: Mapping[str, Sequence[str]] | 
             patterns.append(PatternRule(cid, _compile_pattern(str(rule.get("re", "")), where),
                                         _weight(rule.get("weight", strong), where)))
 
-    model = None
-    spec = data.get("model")
-    if isinstance(spec, dict) and spec.get("file") and spec.get("enabled", True):
-        unknown = set(map(str, spec.get("defer_to") or ())) - set(cats)
-        if unknown:
-            raise ValueError(f"{path}: model.defer_to: unknown category id(s) {', '.join(sorted(unknown))}")
-        model_path = (path.parent / str(spec["file"])).resolve()
-        if model_path.exists():
-            model = load_model(model_path, spec, f"{path}: model")
-        else:
-            log.warning("risk model %s not found: lexicon only", model_path)
-
     negators = [_normalize(str(n)) for n in data.get("negators") or []]
     close = [_normalize(str(n)) for n in data.get("close_negators") or []]
     lex = RiskLexicon(
@@ -534,7 +456,6 @@ def load_lexicon(path: Path | None = None, extra: Mapping[str, Sequence[str]] | 
         frame_factor=_weight(data.get("frame_factor", 0.5), "frame_factor"),
         category_min=_weight(data.get("category_min", 0.3), "category_min"),
         negation_window=int(data.get("negation_window", 5)),
-        model=model,
     )
     log.debug("risk lexicon %s: %d terms, %d patterns", path, len(term_rules), len(patterns))
     return lex
@@ -602,11 +523,11 @@ class RiskTagger:
     def __init__(self, lexicon: RiskLexicon | None = None) -> None:
         self.lexicon = lexicon or load_lexicon()
 
-    def assess(self, text: str) -> RiskAssessment:
-        """Assess one document (headline, post, review) on its text alone."""
+    def read(self, text: str) -> LexiconReading:
+        """Everything the lexicon finds in one text (headline, post, review): the input of the judgement."""
         norm = _normalize(text or "")
         if not norm:
-            return RiskAssessment(False, (), (), 0.0)
+            return LexiconReading(0.0, {}, (), False, False, False, False)
         lex = self.lexicon
         masked = self._mask(norm)
         found = self._claims(masked)
@@ -615,62 +536,38 @@ class RiskTagger:
         # (造谣者被行拘 is masked as a claim but still says the story was a rumour)
         rebuttals = lex.rebuttal.spans(norm)
         intros = lex.rumour_intros.spans(norm)
-        # the model reads the headline: a negation in it, or a rebuttal that can reach it, stops it
-        head_end = len(headline(norm, lex.model.head_chars)) if lex.model is not None else 0
-        guarded = (any(c.start < head_end for c in found if c not in claims)
-                   or any(s < head_end + REBUTTAL_REACH for s, _ in rebuttals)
-                   or any(s < head_end for s, _ in intros))
-        claims = self._drop_rumour(masked, claims, rebuttals, intros)
+        kept = self._drop_rumour(masked, claims, rebuttals, intros)
         framing = _Framing(masked, lex.frames.spans(masked), lex.soft_frames.spans(masked),
-                           lex.question_frames.spans(masked)) if claims else None
-        weighed = self._weigh(masked, claims, framing)
+                           lex.question_frames.spans(masked))
+        weighed = self._weigh(masked, kept, framing) if kept else []
         miss = 1.0
         for eff in self._event_weights(masked, weighed, framing):
             miss *= 1.0 - eff
-        score = 1.0 - miss
-        cats = {c.category for c, eff in weighed if eff >= lex.category_min - 1e-9}
-        if (score < lex.threshold and lex.model is not None and not guarded
-                and not self._defers(masked, weighed, cats)):
-            score = max(score, self._model_score(norm[:head_end], masked[:head_end], score))
-        spans = sorted({(c.start, c.end) for c in claims})
+        strength: dict[str, float] = {}
+        for c, eff in weighed:
+            strength[c.category] = max(strength.get(c.category, 0.0), eff)
+        spans = sorted({(c.start, c.end) for c in kept})
         terms = tuple(dict.fromkeys(t for t in (norm[s:e].strip(_TERM_TRIM) for s, e in spans) if t))
-        return RiskAssessment(
-            crisis=score >= lex.threshold,
-            categories=tuple(c for c in lex.categories if c in cats),
+        return LexiconReading(
+            score=round(1.0 - miss, 3),
+            strength={c: round(strength[c], 3) for c in lex.categories if c in strength},
             terms=terms,
-            score=round(score, 3),
+            negated=len(claims) < len(found),
+            rebutted=len(kept) < len(claims) or bool(rebuttals and not found) or bool(intros),
+            accused_denial=bool(lex.accused_denials.spans(masked)),
+            framed=bool(framing.frames or framing.questions),
         )
 
-    def _defers(self, text: str, weighed: Sequence[tuple[_Claim, float]], cats: set[str]) -> bool:
-        """The model leaves the verdict to the lexicon's rules when only `defer_to` categories were
-        found and (with `defer_words`) each of their claims names a death: a death needs blame."""
-        model = self.lexicon.model
-        assert model is not None
-        if not cats or not cats <= model.defer_to:
-            return False
-        if model.defer_words is None:
-            return True
-        return all(model.defer_words.search(text, c.start, c.end)
-                   for c, eff in weighed if c.category in model.defer_to and eff >= self.lexicon.category_min - 1e-9)
-
-    def _model_score(self, head: str, masked_head: str, lexicon_score: float) -> float:
-        """The model's probability for the headline when it reaches its bar (else 0): lower beside
-        a weak lexicon claim, higher alone without a cue and in a publicity frame."""
-        model = self.lexicon.model
-        assert model is not None
-        if lexicon_score >= self.lexicon.category_min - 1e-9:
-            need = model.with_claim
-        elif model.cues is None or model.cues.search(masked_head):
-            need = model.alone
-        else:
-            need = model.uncued
-        if self.lexicon.frames.spans(masked_head):
-            need = max(need, model.in_frame)
-        if self.lexicon.question_frames.spans(masked_head):
-            # a question about a claim (算不算违法, 能否主张赔偿) is a Q&A title more often than a report
-            need = max(need, model.in_frame, model.in_question)
-        p = model.probability(head)
-        return p if p >= need and p >= self.lexicon.threshold else 0.0
+    def assess(self, text: str) -> RiskAssessment:
+        """The lexicon's own verdict on one text (what "lexicon alone" means in bench/bench_risk.py)."""
+        reading = self.read(text)
+        lex = self.lexicon
+        return RiskAssessment(
+            crisis=reading.score >= lex.threshold,
+            categories=tuple(c for c, w in reading.strength.items() if w >= lex.category_min - 1e-9),
+            terms=reading.terms,
+            score=reading.score,
+        )
 
     def _mask(self, text: str) -> str:
         """Blank out look-alike phrases (死亡率, 拒收红包 …) so nothing matches inside them."""
@@ -825,11 +722,8 @@ class RiskTagger:
         return out
 
     def explain(self, text: str) -> dict[str, Any]:
-        """The verdict with display names, for people tuning the lexicon."""
-        res = self.assess(text)
-        out = {"crisis": res.crisis, "score": res.score, "terms": list(res.terms),
-               "categories": {c: self.lexicon.display_name(c) for c in res.categories}}
-        model = self.lexicon.model
-        if model is not None:
-            out["model"] = round(model.probability(headline(_normalize(text), model.head_chars)), 3)
-        return out
+        """The lexicon's verdict with display names, for people tuning the lexicon."""
+        res = self.read(text)
+        return {"score": res.score, "terms": list(res.terms), "negated": res.negated, "rebutted": res.rebutted,
+                "framed": res.framed,
+                "categories": {c: (self.lexicon.display_name(c), w) for c, w in res.strength.items()}}

@@ -7,22 +7,39 @@ import logging
 from pathlib import Path
 from typing import TextIO
 
-from analysis.risk import RiskTagger, load_lexicon
+from analysis.judge import CrisisJudge
 
 log = logging.getLogger(__name__)
 
+BATCH = 500  # lines judged together: the model reads a batch at once, output stays in input order
 
-def run_risk(infile: TextIO, outfile: TextIO, lexicon_path: Path | str | None = None) -> int:
-    """Tag each input line; an empty line gets a non-crisis verdict so output lines match input lines."""
-    tagger = RiskTagger(load_lexicon(Path(lexicon_path) if lexicon_path else None))
-    count = crises = 0
+
+def run_risk(infile: TextIO, outfile: TextIO, lexicon_path: Path | str | None = None,
+             model_path: Path | str | None = None, kind: str = "news") -> int:
+    """Judge each input line as a title (kind news) or as a post's or review's text; an empty line gets
+    a non-crisis verdict so output lines match input lines."""
+    judge = CrisisJudge.load(Path(model_path) if model_path else None, Path(lexicon_path) if lexicon_path else None)
+    count = crises = negatives = 0
+    batch: list[str] = []
+
+    def flush() -> None:
+        nonlocal count, crises, negatives
+        if kind == "news":
+            verdicts = judge.judge_many(batch)
+        else:
+            verdicts = judge.judge_mentions([("", text, kind, None) for text in batch])
+        for v in verdicts:
+            outfile.write(json.dumps(v.as_record(), ensure_ascii=False) + "\n")
+            crises += v.crisis
+            negatives += v.negative
+        count += len(batch)
+        batch.clear()
+
     for line in infile:
-        text = line.rstrip("\r\n")
-        res = tagger.assess(text)
-        record = {"crisis": res.crisis, "categories": list(res.categories), "terms": list(res.terms)}
-        outfile.write(json.dumps(record, ensure_ascii=False) + "\n")
-        count += 1
-        crises += res.crisis
+        batch.append(line.rstrip("\r\n"))
+        if len(batch) >= BATCH:
+            flush()
+    flush()
     outfile.flush()
-    log.info("risk: %d documents, %d crisis", count, crises)
+    log.info("risk: %d documents, %d crisis, %d negative", count, crises, negatives)
     return 0

@@ -43,7 +43,7 @@ def test_incident_opened_once_and_not_resent(store, clock, cfg, senders, smtp, w
     assert [(c.action, c.to_level) for c in changes] == [("opened", "III")]
     inc = incident(store)
     assert inc.status == "open" and inc.level == "III"
-    assert inc.reason == "负面提及 7 条（≥5）；风险类别：暴力伤医或医闹"
+    assert inc.reason == "负面提及 7 条（≥5）；风险类别：暴力事件（伤医、医闹或医护打人）"
     assert inc.ack_deadline == clock.now() + timedelta(minutes=30)
     assert actions(store) == ["opened"]
 

@@ -24,7 +24,7 @@ def test_reason_names_the_threshold_and_the_risk(config):
     decision = assess(event(negative_count=7, risk_categories=["violence"]), config.plan)
     assert decision is not None
     assert decision.level == "III"
-    assert decision.reason == "负面提及 7 条（≥5）；风险类别：暴力伤医或医闹"
+    assert decision.reason == "负面提及 7 条（≥5）；风险类别：暴力事件（伤医、医闹或医护打人）"
 
 
 def test_highest_level_wins(config):
