@@ -26,7 +26,7 @@ from alerts.messages import (
 from alerts.plan import LevelDecision, assess, level_label
 from yuqing.clock import Clock
 from yuqing.config import AppConfig, LevelRule, level_rank
-from yuqing.models import Event, Incident, IncidentTransition, Mention
+from yuqing.models import Event, Incident, IncidentTransition, Mention, OutboxMessage
 from yuqing.store import Store, audit
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def _raise(sess: Session, cfg: AppConfig, now: datetime, incident: Incident, eve
     incident.level = decision.level
     incident.reason = decision.reason
     if action == "reopened":
-        incident.resolved_at = incident.resolved_by = None
+        incident.resolved_at = incident.resolved_by = incident.resolution = None
     _start_clock(incident, decision.rule, now)
     transition(sess, incident, now, action, from_status=from_status, from_level=from_level, note=decision.reason)
     audit(sess, now, f"incident.{action}", f"incident:{incident.id}", from_level=from_level,
@@ -275,9 +275,79 @@ def resolve(store: Store, incident_id: int, by: str, clock: Clock, note: str = "
             return ActionResult(incident_id, False, f"事件 {incident_id} 已由 {incident.resolved_by} 结案，无需重复结案")
         from_status = incident.status
         incident.status, incident.resolved_at, incident.resolved_by = "resolved", now, by
-        incident.next_escalation_at, incident.updated_at = None, now
+        incident.resolution, incident.next_escalation_at, incident.updated_at = "resolved", None, now
         transition(sess, incident, now, "resolved", from_status=from_status, from_level=incident.level,
                    actor=by, note=note)
         audit(sess, now, "incident.resolved", f"incident:{incident.id}", actor=by, note=note)
     log.info("incident %s resolved by %s", incident_id, by)
     return ActionResult(incident_id, True, f"已结案事件 {incident_id}，结案人：{by}")
+
+
+# --- after a person corrects a mention's judgement ------------------------------------------------
+
+
+def _cancel_pending(sess: Session, incident: Incident, why: str) -> int:
+    """Unsent alerts and escalations of a closed false alarm are cancelled, not delivered late."""
+    rows = sess.scalars(select(OutboxMessage).where(OutboxMessage.incident_id == incident.id,
+                                                    OutboxMessage.status == "pending"))
+    n = 0
+    for row in rows:
+        row.status, row.last_error = "cancelled", why
+        n += 1
+    return n
+
+
+def _was_told(sess: Session, incident: Incident) -> bool:
+    """Whether any alert or escalation about this incident reached someone."""
+    return (sess.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.incident_id == incident.id, OutboxMessage.status == "sent")) or 0) > 0
+
+
+def _false_alarm(sess: Session, cfg: AppConfig, now: datetime, incident: Incident, by: str, note: str) -> IncidentChange:
+    """Close an incident whose event no longer meets the plan because its mentions were false alarms."""
+    from_status = incident.status
+    incident.status, incident.resolution = "resolved", "false_alarm"
+    incident.resolved_at, incident.resolved_by = now, by
+    incident.next_escalation_at, incident.updated_at = None, now
+    transition(sess, incident, now, "false_alarm", from_status=from_status, from_level=incident.level,
+               actor=by, note=note)
+    cancelled = _cancel_pending(sess, incident, f"误报：{note}")
+    audit(sess, now, "incident.false_alarm", f"incident:{incident.id}", actor=by, note=note, cancelled=cancelled)
+    sent = 0
+    if _was_told(sess, incident):
+        rule = cfg.plan.rule(incident.level)
+        tz = cfg.settings.timezone
+        label = level_label(rule.level, rule)
+        ev = event_facts(sess, cfg, incident.event)
+        subject = f"【舆情误报撤销 {label}】{cfg.hospital.name}：{ev['headline']}"
+        context = dict(subject=subject, level_label=label, hospital=cfg.hospital.name, plan_name=cfg.plan.name,
+                       incident_id=incident.id, reason=incident.reason, ev=ev, by=by, at=local_time(now, tz),
+                       note=note)
+        rendered = Rendered(subject=" ".join(subject.split())[:200], text=render("false_alarm.txt.j2", **context),
+                            html=render("false_alarm.html.j2", **context),
+                            markdown=render("false_alarm.md.j2", **context))
+        envelopes = route(cfg, rule.notify, rule.channels, rendered)
+        sent = len(enqueue_envelopes(sess, now, f"incident:{incident.id}:false_alarm", "alert", envelopes,
+                                     incident_id=incident.id))
+    log.info("incident %s closed as a false alarm by %s (%d unsent message(s) cancelled)", incident.id, by, cancelled)
+    return IncidentChange(incident.id, incident.event_id, "false_alarm", incident.level, incident.level, note, sent)
+
+
+def review_events(sess: Session, cfg: AppConfig, now: datetime, event_ids: list[int], by: str,
+                  note: str) -> list[IncidentChange]:
+    """After a correction: close the incident of an event that no longer meets the plan as a false
+    alarm (its history kept), or open or raise one for an event that now does."""
+    changes: list[IncidentChange] = []
+    for event_id in event_ids:
+        event = sess.get(Event, event_id)
+        if event is None:
+            continue
+        incident = sess.scalar(select(Incident).where(Incident.event_id == event.id)
+                               .order_by(Incident.id.desc()).limit(1))
+        if incident is not None and incident.status != "resolved" and assess(event, cfg.plan) is None:
+            changes.append(_false_alarm(sess, cfg, now, incident, by, note))
+            continue
+        change = _sync_event(sess, cfg, now, event)
+        if change is not None:
+            changes.append(change)
+    return changes

@@ -577,8 +577,11 @@ def refresh_events(
     now: datetime,
     reach: Reach,
     baseline: float,
+    *,
+    replace_categories: bool = False,
 ) -> list[Event]:
-    """Recompute the measures of the given events from the store and write them; returns the rows."""
+    """Recompute the measures of the given events from the store and write them; returns the rows.
+    Categories accumulate (a story keeps what it was) unless replace_categories: after a correction."""
     ids = sorted(states)
     if not ids:
         return []
@@ -591,7 +594,13 @@ def refresh_events(
     rows = []
     for event_id in ids:
         event, m, state = events.get(event_id), measures[event_id], states[event_id]
-        if event is None or not m.mentions:
+        if event is None:
+            continue
+        if not m.mentions:  # every mention moved out (a correction said "not about us")
+            event.mention_count = event.negative_count = event.crisis_count = 0
+            event.repost_count = event.source_count = 0
+            event.velocity, event.risk_categories, event.updated_at = 0.0, [], now
+            rows.append(event)
             continue
         event.mention_count, event.negative_count, event.crisis_count = m.mentions, m.negative, m.crisis
         event.repost_count = m.reposts + max(m.urls - m.mentions_with_urls, 0)
@@ -600,9 +609,27 @@ def refresh_events(
         event.first_seen, event.last_seen = m.first or event.first_seen, m.last or event.last_seen
         event.velocity = m.recent / VELOCITY_HOURS
         event.baseline = baseline
-        event.risk_categories = sorted(state.categories | set(event.risk_categories or ()))
+        kept = set() if replace_categories else set(event.risk_categories or ())
+        event.risk_categories = sorted(state.categories | kept)
         event.keywords = state.top_keywords() or list(event.keywords or ())
         event.headline = headlines.get(event_id, event.headline)
         event.updated_at = now
         rows.append(event)
     return rows
+
+
+def recount_events(sess: Session, ids: Sequence[int], now: datetime, reach: Reach) -> list[Event]:
+    """Measures and categories of events recomputed from their mentions as they now stand (after a
+    person corrected one): categories are those of their crisis mentions, nothing accumulated."""
+    ids = sorted(set(ids))
+    if not ids:
+        return []
+    states: dict[int, EventState] = {}
+    for event in sess.scalars(select(Event).where(Event.id.in_(ids))):
+        states[event.id] = EventState(first_seen=event.first_seen, last_seen=event.last_seen, event_id=event.id)
+    for event_id, categories in sess.execute(
+        select(Mention.event_id, Mention.risk_categories)
+        .where(Mention.event_id.in_(ids), Mention.crisis.is_(True))
+    ):
+        states[event_id].categories.update(categories or ())
+    return refresh_events(sess, states, now, reach, hospital_baseline(sess, now), replace_categories=True)

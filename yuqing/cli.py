@@ -265,6 +265,81 @@ def incidents_resolve(c: Ctx, incident_id: int, by: str, note: str) -> None:
     _incident_action(c, "resolve", incident_id, by, note)
 
 
+# --- mentions and corrections ----------------------------------------------------------
+
+
+@main.group()
+def mentions() -> None:
+    """Browse stored mentions and correct their crisis judgement."""
+
+
+@mentions.command("list")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"]),
+              help="Only mentions from this local time on (e.g. 2026-12-01 or '2026-12-01 08:00').")
+@click.option("--source", help="Only mentions found by this source id.")
+@click.option("--crisis/--not-crisis", default=None, help="Only crises, or only non-crises.")
+@click.option("--negative/--not-negative", default=None, help="Only negative mentions, or only the rest.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@pass_ctx
+def mentions_list(c: Ctx, since: datetime | None, source: str | None, crisis: bool | None,
+                  negative: bool | None, limit: int) -> None:
+    """Mentions, newest first, with their judgement, score, category and event."""
+    from yuqing import reports
+
+    rt = c.runtime()
+    click.echo(reports.mention_table(rt, since=_local(rt.cfg, since) if since else None, source=source,
+                                     crisis=crisis, negative=negative, limit=limit))
+
+
+@mentions.command("correct")
+@click.argument("mention_id", type=int)
+@click.option("--crisis", "verdict", flag_value="crisis", help="It is a crisis the team must act on.")
+@click.option("--not-crisis", "verdict", flag_value="not_crisis", help="It is not a crisis (a false alarm).")
+@click.option("--not-about-us", "verdict", flag_value="not_about_us", help="It is about another hospital.")
+@click.option("--category", help="The crisis category it is (implies --crisis), e.g. violence.")
+@click.option("--by", required=True, help="Who corrects it (recorded with the correction).")
+@click.option("--note", default="", help="Why, for the record.")
+@pass_ctx
+def mentions_correct(c: Ctx, mention_id: int, verdict: str | None, category: str | None, by: str, note: str) -> None:
+    """Correct a mention's judgement; the mention, its event and its incident change at once, and
+    `yuqing retrain` folds the correction into the model."""
+    from analysis.corrections import CorrectionError
+    from yuqing.jobs import correct
+    from yuqing.models import Verdict
+
+    if verdict is None and category is None:
+        raise click.UsageError("say what it is: --crisis, --not-crisis, --not-about-us or --category NAME")
+    if category is not None and verdict not in (None, "crisis"):
+        raise click.UsageError("--category goes with --crisis only (a category is a kind of crisis)")
+    chosen = Verdict(verdict) if verdict else Verdict.CATEGORY
+    rt = c.runtime()
+    try:
+        result, changes = correct(rt, mention_id, chosen, by, category=category, note=note)
+    except CorrectionError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(str(result))
+    for change in changes:
+        click.echo(str(change) if change.action != "false_alarm"
+                   else f"事件 {change.incident_id} 已作为误报关闭（历史保留），{change.messages} 条撤销通知已排队")
+    click.echo("运行 yuqing retrain 把更正纳入模型（守护进程下次分析时自动载入）")
+
+
+@main.command()
+@pass_ctx
+def retrain(c: Ctx) -> None:
+    """Fold the hospital's corrections into the crisis model (the daemon reloads it at its next analysis)."""
+    from yuqing.jobs import retrain as run_retrain
+
+    rt = c.runtime()
+    with click.progressbar(length=1, label="retraining", file=sys.stderr) as bar:
+        result = run_retrain(rt)
+        bar.update(1)
+    click.echo(str(result))
+    for text, before, after in result.changed:
+        if (before >= 0.5) != (after >= 0.5):
+            click.echo(f"  P(crisis) {before:.2f} → {after:.2f}  {text[:60]}")
+
+
 # --- operations ------------------------------------------------------------------
 
 
@@ -338,11 +413,15 @@ def sentiment(file: Any, model: Path | None) -> None:
 @main.command()
 @click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
 @click.option("--lexicon", type=click.Path(dir_okay=False, path_type=Path), help="Another lexicon file.")
-def risk(file: Any, lexicon: Path | None) -> None:
-    """Crisis risk: one document per line in, one JSON {"crisis", "categories", "terms"} per line out."""
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), help="Another crisis model file.")
+@click.option("--kind", type=click.Choice(["news", "post", "review"]), default="news", show_default=True,
+              help="news: each line is a title; post/review: each line is a post's or review's text.")
+def risk(file: Any, lexicon: Path | None, model: Path | None, kind: str) -> None:
+    """Crisis judgement: one document per line in, one JSON {"crisis", "score", "negative", "categories",
+    "terms"} per line out."""
     from analysis.risk_cli import run_risk
 
-    sys.exit(run_risk(file, sys.stdout, lexicon_path=lexicon))
+    sys.exit(run_risk(file, sys.stdout, lexicon_path=lexicon, model_path=model, kind=kind))
 
 
 @main.command()

@@ -30,14 +30,30 @@ class Runtime:
     store: Store
     clock: Clock = field(default_factory=SystemClock)
     _analysis_models: Any = None
+    _risk_model_stamp: tuple[Path, int] | None = None
     senders: Any = None
 
     def analysis_models(self) -> Any:
-        """Sentiment model and risk tagger, loaded once for the life of the process."""
+        """Sentiment model, crisis judge and keywords, loaded once for the life of the process; the
+        crisis model is reloaded when the hospital's corrections have been folded into a new one."""
+        from analysis.corrections import current_model_path
+
+        with self.store.session() as sess:
+            path = current_model_path(sess, self.cfg)
+        stamp = (path, path.stat().st_mtime_ns)
         if self._analysis_models is None:
             from analysis.pipeline import load_models
 
-            self._analysis_models = load_models(self.cfg)
+            self._analysis_models = load_models(self.cfg, risk_model_path=path)
+        elif stamp != self._risk_model_stamp:
+            from dataclasses import replace
+
+            from analysis.headline_model import HeadlineModel
+
+            models = self._analysis_models
+            self._analysis_models = replace(models, judge=models.judge.with_model(HeadlineModel.load(path)))
+            log.info("crisis model reloaded: %s", path)
+        self._risk_model_stamp = stamp
         return self._analysis_models
 
     def channel_senders(self) -> Any:
@@ -95,6 +111,35 @@ def analyze(rt: Runtime, progress: Callable[[int, int], None] | None = None) -> 
     report = analyze_new(rt.store, rt.cfg, rt.clock, models=rt.analysis_models(), progress=progress)
     changes = sync_incidents(rt.store, rt.cfg, rt.clock)
     return report, changes
+
+
+def correct(rt: Runtime, mention_id: int, verdict: Any, by: str, category: str | None = None,
+            note: str = "") -> tuple[Any, list[Any]]:
+    """A person's correction of a mention, applied at once: mention, event, and incident (a false alarm
+    is closed, a missed crisis opens one), all in one transaction."""
+    from alerts.incidents import review_events
+    from analysis.corrections import apply_correction
+    from analysis.risk import load_lexicon
+
+    now = rt.clock.now()
+    categories = load_lexicon().categories
+    with rt.store.session() as sess:
+        result = apply_correction(sess, rt.cfg, now, mention_id, verdict, by, category=category,
+                                  categories=categories, note=note)
+        why = note or f"{by} 将提及 {mention_id} 更正为{VERDICT_WORDS.get(str(verdict), str(verdict))}"
+        changes = review_events(sess, rt.cfg, now, result.event_ids, by, why)
+    return result, changes
+
+
+VERDICT_WORDS = {"crisis": "危机", "not_crisis": "非危机", "not_about_us": "与本院无关", "category": "指定类别"}
+
+
+def retrain(rt: Runtime) -> Any:
+    """Fold the hospital's corrections into the crisis model; analysis picks it up at its next run."""
+    from analysis.corrections import retrain as retrain_model
+
+    with rt.store.session() as sess:
+        return retrain_model(sess, rt.cfg)
 
 
 def escalate(rt: Runtime) -> Any:

@@ -7,6 +7,7 @@ Schema changes go through Alembic migrations in yuqing/migrations.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -95,6 +96,9 @@ class Mention(Base):
     sentiment: Mapped[float | None] = mapped_column(Float, doc="P(positive).")
     negative: Mapped[bool | None] = mapped_column(Boolean)
     crisis: Mapped[bool | None] = mapped_column(Boolean)
+    risk_score: Mapped[float | None] = mapped_column(Float, doc="P(crisis) from the crisis judgement.")
+    about_us: Mapped[bool] = mapped_column(Boolean, default=True, doc="False once a person says it is another hospital.")
+    corrected_by: Mapped[str | None] = mapped_column(String(200), doc="Who corrected the judgement; analysis keeps it.")
     risk_categories: Mapped[list[Any]] = mapped_column(default=list)
     risk_terms: Mapped[list[Any]] = mapped_column(default=list)
     keywords: Mapped[list[Any]] = mapped_column(default=list, doc="Top keywords: how it was grouped into its event.")
@@ -192,6 +196,7 @@ class Incident(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     escalations: Mapped[int] = mapped_column(Integer, default=0)
     next_escalation_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(String(20), doc="How it was closed: resolved or false_alarm.")
 
     event: Mapped[Event] = relationship(back_populates="incidents")
     transitions: Mapped[list[IncidentTransition]] = relationship(
@@ -246,6 +251,34 @@ class OutboxMessage(Base):
         UniqueConstraint("dedup_key", name="uq_outbox_dedup_key"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
     )
+
+
+class Verdict(StrEnum):
+    """What a person said about a mention's judgement."""
+
+    CRISIS = "crisis"
+    NOT_CRISIS = "not_crisis"
+    NOT_ABOUT_US = "not_about_us"
+    CATEGORY = "category"
+
+
+class Correction(Base):
+    """A person's correction of a mention's judgement: applied at once, and folded into the model
+    by `yuqing retrain`. Kept with the text as it was judged, so retraining never needs the mention."""
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id"))
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(200))
+    verdict: Mapped[str] = mapped_column(String(20), doc="A Verdict value.")
+    category: Mapped[str | None] = mapped_column(String(40), doc="The crisis category it is (crisis and category verdicts).")
+    text: Mapped[str] = mapped_column(Text, doc="The head of the mention as it was judged: what retraining learns from.")
+    before: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="The judgement it replaced.")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_corrections_mention_id", "mention_id"),)
 
 
 class AuditEntry(Base):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from alerts.plan import level_label
+from alerts.plan import level_label, risk_name
 from yuqing.config import level_rank
 from yuqing.jobs import Runtime
-from yuqing.models import Incident, OutboxMessage
+from yuqing.models import Incident, Mention, OutboxMessage
+
+# C0 and C1 control characters (ESC, BEL, …) and bidi overrides: scraped text must not drive the terminal
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def local(rt: Runtime, when: datetime | None) -> str:
@@ -32,8 +36,19 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def terminal_safe(text: str | None) -> str:
+    """Scraped text for a terminal: control characters dropped, line breaks folded to spaces."""
+    return _CONTROL_RE.sub("", " ".join((text or "").split()))
+
+
 def _clip(text: str, size: int) -> str:
+    text = terminal_safe(text)
     return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def _status(incident: Incident) -> str:
+    """An incident's status in one word; a false alarm says so."""
+    return "false alarm" if incident.resolution == "false_alarm" else incident.status
 
 
 def incident_table(rt: Runtime, include_resolved: bool = False) -> str:
@@ -44,7 +59,7 @@ def incident_table(rt: Runtime, include_resolved: bool = False) -> str:
             query = query.where(Incident.status != "resolved")
         found = list(sess.scalars(query))
         found.sort(key=lambda i: (-level_rank(i.level), i.opened_at))
-        rows = [[str(i.id), level_label(i.level), i.status, local(rt, i.opened_at), local(rt, i.ack_deadline),
+        rows = [[str(i.id), level_label(i.level), _status(i), local(rt, i.opened_at), local(rt, i.ack_deadline),
                  str(i.escalations), _clip(i.event.headline, 40)] for i in found]
     if not rows:
         return "no open incidents" if not include_resolved else "no incidents"
@@ -59,8 +74,8 @@ def incident_detail(rt: Runtime, incident_id: int) -> str:
             return f"no incident {incident_id}"
         ev = inc.event
         lines = [
-            f"incident {inc.id}: {level_label(inc.level)} {inc.status}",
-            f"  event {ev.id}: {ev.headline}",
+            f"incident {inc.id}: {level_label(inc.level)} {_status(inc)}",
+            f"  event {ev.id}: {terminal_safe(ev.headline)}",
             f"  why: {inc.reason}",
             f"  mentions {ev.mention_count}, negative {ev.negative_count}, sources {ev.source_count}, "
             f"reposts {ev.repost_count}, velocity {ev.velocity:.1f}/h (usual {ev.baseline:.2f}/h)",
@@ -72,7 +87,7 @@ def incident_detail(rt: Runtime, incident_id: int) -> str:
         lines.append("history:")
         for t in inc.transitions:
             lines.append(f"  {local(rt, t.at)}  {t.action:<12} {t.from_level or '-'}→{t.to_level}  "
-                         f"{t.from_status or '-'}→{t.to_status}  by {t.actor}  {t.note}")
+                         f"{t.from_status or '-'}→{t.to_status}  by {terminal_safe(t.actor)}  {terminal_safe(t.note)}")
         messages = sess.scalars(select(OutboxMessage).where(OutboxMessage.incident_id == inc.id)
                                 .order_by(OutboxMessage.id)).all()
         lines.append("messages:")
@@ -110,3 +125,34 @@ def outbox_table(rt: Runtime, status: str) -> str:
     if not rows:
         return f"no {status} messages" if status != "all" else "the outbox is empty"
     return table(["id", "status", "purpose", "channel", "to", "tries", "next/sent", "subject", "last error"], rows)
+
+
+def mention_table(rt: Runtime, *, since: datetime | None = None, source: str | None = None,
+                  crisis: bool | None = None, negative: bool | None = None, limit: int = 50) -> str:
+    """Stored mentions, newest first, with their judgement: what a person checks before correcting one."""
+    when = func.coalesce(Mention.published_at, Mention.fetched_at)
+    query = select(Mention).order_by(when.desc(), Mention.id.desc()).limit(limit)
+    if since is not None:
+        query = query.where(when >= since)
+    if source:
+        query = query.where(Mention.source_id == source)
+    if crisis is not None:
+        query = query.where(Mention.crisis.is_(crisis))
+    if negative is not None:
+        query = query.where(Mention.negative.is_(negative))
+    with rt.store.session() as sess:
+        rows = []
+        for m in sess.scalars(query):
+            if m.analyzed_at is None:
+                verdict = "pending"
+            elif not m.about_us:
+                verdict = "not us"
+            else:
+                verdict = "CRISIS" if m.crisis else ("negative" if m.negative else "-")
+            score = "-" if m.risk_score is None else f"{m.risk_score:.2f}"
+            cats = "、".join(risk_name(c) for c in (m.risk_categories or [])[:2])
+            rows.append([str(m.id), local(rt, m.when), _clip(m.source_id, 16), verdict, score, _clip(cats, 16),
+                         str(m.event_id or "-"), _clip(m.corrected_by or "", 8), _clip(m.title or m.text, 40)])
+    if not rows:
+        return "no mentions match"
+    return table(["id", "when", "source", "judged", "P(crisis)", "category", "event", "corrected", "title"], rows)
