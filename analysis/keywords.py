@@ -1,4 +1,4 @@
-"""Top keywords of a mention (jieba.analyse TF-IDF over the shared tokenizer), for grouping and display.
+"""Top keywords of a mention (TF-IDF with jieba's IDF table, over the shared tokenizer), for grouping and display.
 
 Every mention names the hospital, most say 医院 and 患者, and local ones name the city: such
 words are in every mention, so they would glue unrelated stories into one event. They are
@@ -15,9 +15,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
 
 import jieba
-import jieba.analyse
+import numpy as np
 
 from analysis.text import normalize
 from yuqing.config import Hospital
@@ -52,6 +54,41 @@ NOT_DEPARTMENTS = frozenset("学科 本科 专科 百科 文科 理科 工科 �
 _CONTENT = re.compile(r"\w", re.UNICODE)
 
 
+IDF_FILE = Path(jieba.__file__).resolve().parent / "analyse" / "idf.txt"
+
+
+class IdfTable:
+    """jieba's IDF of 270,000 words, held as sorted string hashes and float32 values: 3 MB, where a dict
+    of the same words is about 40 MB and `import jieba.analyse` (which loads one) costs about 95 MB.
+    Python's string hash is fixed for the life of a process, which is all a lookup table needs."""
+
+    def __init__(self, path: Path = IDF_FILE) -> None:
+        keys: list[int] = []
+        values: list[float] = []
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                word, _, value = line.rstrip("\n").rpartition(" ")
+                if word:
+                    keys.append(hash(word))
+                    values.append(float(value))
+        order = np.argsort(np.array(keys, dtype=np.int64), kind="stable")
+        self.keys = np.array(keys, dtype=np.int64)[order]
+        self.values = np.array(values, dtype=np.float32)[order]
+        self.median = float(np.median(self.values))
+
+    def get(self, word: str, default: float) -> float:
+        """The word's IDF, or the default for a word jieba does not know."""
+        h = hash(word)
+        i = int(self.keys.searchsorted(h))
+        return float(self.values[i]) if i < len(self.keys) and self.keys[i] == h else default
+
+
+@lru_cache(maxsize=1)
+def idf_table() -> IdfTable:
+    """The one IDF table of the process, read on first use."""
+    return IdfTable()
+
+
 def hospital_words(hospital: Hospital, tokenizer: jieba.Tokenizer) -> set[str]:
     """The hospital's names, its city and the dictionary words its names split into: in every mention."""
     words: set[str] = set()
@@ -65,7 +102,7 @@ def hospital_words(hospital: Hospital, tokenizer: jieba.Tokenizer) -> set[str]:
 
 
 class KeywordExtractor:
-    """TF-IDF keywords from jieba.analyse's IDF table, cut by the shared tokenizer, minus excluded words."""
+    """TF-IDF keywords from jieba's IDF table, cut by the shared tokenizer, minus excluded words."""
 
     def __init__(
         self,
@@ -78,8 +115,8 @@ class KeywordExtractor:
         self.tokenizer = tokenizer
         self.top_k = top_k
         self.hmm = hmm  # HMM finds unknown names (people, places): the most story-specific words
-        # jieba.analyse's own IDF table (loaded once at import), shared rather than loaded again: it is ~40 MB
-        self.idf_table, self.median_idf = jieba.analyse.default_tfidf.idf_loader.get_idf()
+        self.idf_table = idf_table()
+        self.median_idf = self.idf_table.median
         self.excluded = frozenset(w.lower() for w in (*GENERIC_WORDS, *excluded))
         self.context = frozenset(normalize(w).replace(" ", "").lower() for w in context)
         self._expansions: dict[str, tuple[str, ...]] = {}

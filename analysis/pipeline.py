@@ -243,7 +243,7 @@ def analyze_new(
     cfg: AppConfig,
     clock: Clock,
     *,
-    batch_size: int = 2000,
+    batch_size: int = 1000,
     progress: Progress | None = None,
     models: AnalysisModels | None = None,
 ) -> AnalysisReport:

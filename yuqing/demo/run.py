@@ -29,7 +29,7 @@ import click
 import yaml
 from sqlalchemy import func, select
 
-from alerts.plan import level_label
+from alerts.plan import risk_name, level_label
 from yuqing import jobs, reports
 from yuqing.clock import ManualClock
 from yuqing.config import DEFAULT_CONFIG_DIR, level_rank, load_config
@@ -131,10 +131,14 @@ class Narrator:
         with self.rt.store.session() as sess:
             new = sess.scalars(select(Mention).where(Mention.id > self.last_mention).order_by(Mention.id)).all()
             for m in new:
-                tag = click.style("负面", fg="red") if m.negative else click.style("正面", fg="green")
-                risk = f"  风险：{'、'.join(m.risk_categories)}" if m.crisis else ""
+                if m.crisis:
+                    tag = click.style("危机", fg="red", bold=True)
+                else:
+                    tag = click.style("负面", fg="red") if m.negative else click.style("非负面", fg="green")
+                risk = f"  类别：{'、'.join(risk_name(c) for c in m.risk_categories)}" if m.crisis else ""
                 urls = f"  ({len(m.urls)} URLs)" if len(m.urls) > 1 else ""
-                click.echo(f"  + [{m.source_id}] {m.title[:40]}  情感 {m.sentiment:.2f} {tag}{risk}{urls}")
+                score = f"{m.risk_score:.2f}" if m.risk_score is not None else "-"
+                click.echo(f"  + [{m.source_id}] {m.title[:40]}  P(危机) {score} {tag}{risk}{urls}")
                 self.last_mention = m.id
             total = sess.scalar(select(func.count(Mention.id)))
         click.echo(f"  {len(new)} new mention(s) stored; {total} in all")
