@@ -266,13 +266,15 @@ def mark_responded(store: Store, incident_id: int, by: str, clock: Clock, note: 
     return ActionResult(incident_id, True, f"已记录事件 {incident_id} 的公开回应，记录人：{by}")
 
 
-def resolve(store: Store, incident_id: int, by: str, clock: Clock, note: str = "") -> ActionResult:
+def resolve(store: Store, incident_id: int, by: str, clock: Clock, note: str = "", *,
+            tz: str = "UTC") -> ActionResult:
     """The incident is over; it reopens by itself if the event flares again."""
     by, now = _who(by), clock.now()
     with store.session() as sess:
         incident = _get(sess, incident_id)
         if incident.status == "resolved":
-            return ActionResult(incident_id, False, f"事件 {incident_id} 已由 {incident.resolved_by} 结案，无需重复结案")
+            return ActionResult(incident_id, False, f"事件 {incident_id} 已由 {incident.resolved_by} 于 "
+                                f"{local_time(incident.resolved_at, tz)} 结案，无需重复结案")
         from_status = incident.status
         incident.status, incident.resolved_at, incident.resolved_by = "resolved", now, by
         incident.resolution, incident.next_escalation_at, incident.updated_at = "resolved", None, now

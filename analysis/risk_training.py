@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.headline_model import NOT, HeadlineModel
-from analysis.judge import Combiner, combiner_row
+from analysis.judge import Combiner, combiner_row, main_category
 from analysis.model_fit import Example, fit
 from analysis.risk import LexiconReading, RiskTagger
 from analysis.text import REPO_ROOT
@@ -299,15 +299,15 @@ def precision_recall(pred: np.ndarray, gold: np.ndarray) -> tuple[float, float, 
 
 
 def category_accuracy(oof: OutOfFold) -> tuple[float, int, Counter[tuple[str, str]]]:
-    """How often the model's main category (the most probable crisis class) is the labelled one, on
-    the shared crises, out of fold; with the commonest confusions (labelled, given)."""
-    crisis_cols = [k for k, c in enumerate(oof.classes) if c != NOT]
+    """How often the judgement's main category (judge.main_category: the model's probabilities with the
+    lexicon's claims) is the labelled one, on the shared crises, out of fold; with the commonest
+    confusions (labelled, given). Without readings, the model's most probable category."""
     right, total = 0, 0
     confusions: Counter[tuple[str, str]] = Counter()
-    for title, row in zip(oof.titles, oof.probs):
+    for i, (title, row) in enumerate(zip(oof.titles, oof.probs)):
         if not title.crisis or not title.category:
             continue
-        given = oof.classes[crisis_cols[int(np.argmax(row[crisis_cols]))]]
+        given = main_category(row, oof.classes, oof.readings[i].strength if oof.readings else {})
         total += 1
         if given == title.category:
             right += 1

@@ -36,6 +36,7 @@ from analysis.judge import CrisisJudge  # noqa: E402 - after the path set-up, so
 from analysis.risk import RiskLexicon, RiskTagger, _normalize, load_lexicon  # noqa: E402
 from analysis.risk_training import (  # noqa: E402
     FOLDS,
+    OutOfFold,
     Title,
     best_f1_threshold,
     build_combiner,
@@ -132,8 +133,9 @@ def cross_validation(shared: list[Title], written: list[Title], tagger: RiskTagg
     acc, n, confusions = category_accuracy(oof)
     lex_acc = np.mean([bool(r.strength) and max(r.strength, key=r.strength.__getitem__) == t.category
                        for t, r in zip(shared, oof.readings) if t.crisis])
-    print(f"\nCategory of the crises (main category = the label), out of fold: model {acc:.3f} on {n} crises; "
-          f"lexicon's strongest claim {lex_acc:.3f}")
+    model_only = category_accuracy(OutOfFold(oof.titles, oof.folds, oof.probs, oof.classes, [], oof.lexicon_crisis))[0]
+    print(f"\nCategory of the crises (main category = the label), out of fold: judgement {acc:.3f} on {n} crises; "
+          f"model alone {model_only:.3f}; lexicon's strongest claim {lex_acc:.3f}")
     print("  commonest confusions (labelled → given): " +
           ", ".join(f"{a}→{b} {k}" for (a, b), k in confusions.most_common(6)))
     if errors:

@@ -55,6 +55,8 @@ class Ctx:
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
+# local times as people type them: 2026-12-01, "2026-12-01 08:00", 2026-12-01T08:00:00
+LOCAL_TIME = click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -176,7 +178,7 @@ def dispatch(c: Ctx) -> None:
 
 
 @main.command()
-@click.option("--period-end", type=click.DateTime(), help="End of the week (local time); default: the last digest time.")
+@click.option("--period-end", type=LOCAL_TIME, help="End of the week (local time); default: the last digest time.")
 @pass_ctx
 def digest(c: Ctx, period_end: datetime | None) -> None:
     """Build the weekly digest (once per week) and queue it for its recipients."""
@@ -274,7 +276,7 @@ def mentions() -> None:
 
 
 @mentions.command("list")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"]),
+@click.option("--since", type=LOCAL_TIME,
               help="Only mentions from this local time on (e.g. 2026-12-01 or '2026-12-01 08:00').")
 @click.option("--source", help="Only mentions found by this source id.")
 @click.option("--crisis/--not-crisis", default=None, help="Only crises, or only non-crises.")
