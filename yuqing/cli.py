@@ -55,6 +55,7 @@ class Ctx:
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
+ANALYSIS_WAIT = 600  # seconds `yuqing analyze` waits for a run already in progress (the daemon's, say)
 # local times as people type them: 2026-12-01, "2026-12-01 08:00", 2026-12-01T08:00:00
 LOCAL_TIME = click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"])
 
@@ -152,6 +153,7 @@ def crawl(c: Ctx, source_ids: tuple[str, ...], due: bool) -> None:
 def analyze(c: Ctx) -> None:
     """Score new mentions, group them into events, and open or raise incidents."""
     from yuqing.jobs import analyze as run_analysis
+    from yuqing.locks import StageBusy
 
     rt = c.runtime()
     with click.progressbar(length=1, label="analysing", file=sys.stderr) as bar:
@@ -159,7 +161,10 @@ def analyze(c: Ctx) -> None:
             bar.length = max(total, 1)
             bar.update(done - bar.pos)
 
-        report, changes = run_analysis(rt, progress=progress)
+        try:
+            report, changes = run_analysis(rt, progress=progress, wait=ANALYSIS_WAIT)
+        except StageBusy as busy:
+            raise click.ClickException(f"{busy}; try again when it has finished") from None
     click.echo(str(report))
     for change in changes:
         click.echo(str(change))
@@ -172,8 +177,13 @@ def dispatch(c: Ctx) -> None:
     from yuqing.jobs import dispatch as run_dispatch
     from yuqing.jobs import escalate
 
+    from yuqing.locks import StageBusy
+
     rt = c.runtime()
-    escalate(rt)
+    try:
+        escalate(rt)
+    except StageBusy as busy:
+        click.echo(f"escalation skipped: {busy}", err=True)
     click.echo(str(run_dispatch(rt)))
 
 

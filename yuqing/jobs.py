@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -103,13 +104,25 @@ def crawl(rt: Runtime, source_ids: list[str], timeout: int | None = None, log_pa
                                log_path=log_path)
 
 
-def analyze(rt: Runtime, progress: Callable[[int, int], None] | None = None) -> Any:
-    """Analyse new mentions, then open or raise incidents for the events they touched."""
+def analyze(rt: Runtime, progress: Callable[[int, int], None] | None = None, wait: float = 0.0) -> Any:
+    """Analyse new mentions, then open or raise incidents for the events they touched: one run at a time
+    across every process sharing the database (StageBusy after `wait` seconds if another holds it)."""
     from alerts.incidents import sync_incidents
     from analysis.pipeline import analyze_new
+    from yuqing.locks import stage_lease
 
-    report = analyze_new(rt.store, rt.cfg, rt.clock, models=rt.analysis_models(), progress=progress)
-    changes = sync_incidents(rt.store, rt.cfg, rt.clock)
+    with stage_lease(rt.store, "analysis", wait=wait) as lease:
+        renewed = [time.monotonic()]
+
+        def step(done: int, total: int) -> None:
+            if time.monotonic() - renewed[0] > 60:  # a long backfill keeps its lease
+                lease.renew()
+                renewed[0] = time.monotonic()
+            if progress is not None:
+                progress(done, total)
+
+        report = analyze_new(rt.store, rt.cfg, rt.clock, models=rt.analysis_models(), progress=step)
+        changes = sync_incidents(rt.store, rt.cfg, rt.clock)
     return report, changes
 
 
@@ -120,10 +133,11 @@ def correct(rt: Runtime, mention_id: int, verdict: Any, by: str, category: str |
     from alerts.incidents import review_events
     from analysis.corrections import apply_correction
     from analysis.risk import load_lexicon
+    from yuqing.locks import stage_lease
 
     now = rt.clock.now()
     categories = load_lexicon().categories
-    with rt.store.session() as sess:
+    with stage_lease(rt.store, "analysis", wait=120), rt.store.session() as sess:
         result = apply_correction(sess, rt.cfg, now, mention_id, verdict, by, category=category,
                                   categories=categories, note=note)
         why = note or f"{by} 将提及 {mention_id} 更正为{VERDICT_WORDS.get(str(verdict), str(verdict))}"
@@ -147,8 +161,11 @@ def escalate(rt: Runtime) -> Any:
     from alerts.escalation import check_escalations
     from alerts.operators import check_source_health
 
-    escalations = check_escalations(rt.store, rt.cfg, rt.clock)
-    health = check_source_health(rt.store, rt.cfg, rt.clock)
+    from yuqing.locks import stage_lease
+
+    with stage_lease(rt.store, "escalation", wait=30):
+        escalations = check_escalations(rt.store, rt.cfg, rt.clock)
+        health = check_source_health(rt.store, rt.cfg, rt.clock)
     return escalations, health
 
 
@@ -166,10 +183,19 @@ def digest(rt: Runtime, period_end: datetime | None = None) -> Any:
     return build_digest(rt.store, rt.cfg, rt.clock, period_end=period_end)
 
 
+SKIPPED = "skipped"
+
+
 def run_guarded(name: str, job: Callable[[], Any]) -> Any:
-    """Run one job; a crash is logged with its name and the caller goes on with the next."""
+    """Run one job; a crash is logged with its name and the caller goes on with the next. A stage another
+    process is running is skipped (SKIPPED), not a failure: that process does the work."""
+    from yuqing.locks import StageBusy
+
     try:
         return job()
+    except StageBusy as busy:
+        log.info("job %s skipped: %s", name, busy)
+        return SKIPPED
     except Exception:
         log.exception("job %s failed; the other jobs go on", name)
         return None

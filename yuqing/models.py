@@ -281,6 +281,17 @@ class Correction(Base):
     __table_args__ = (Index("ix_corrections_mention_id", "mention_id"),)
 
 
+class StageLock(Base):
+    """Who holds a stage (analysis, escalation) until when: see yuqing/locks.py."""
+
+    __tablename__ = "stage_locks"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    acquired_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+
+
 class AuditEntry(Base):
     """Who did what, when: acknowledgements, config checks, sends, failures."""
 

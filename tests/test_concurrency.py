@@ -1,0 +1,162 @@
+"""Two writers at once never double an event, an incident or an alert: `yuqing analyze` by hand while
+another runs (or while the daemon runs), on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from yuqing.config import load_config
+from yuqing.locks import StageBusy, stage_lease
+from yuqing.models import Event, Incident, Mention, OutboxMessage, SourceState
+from yuqing.store import Store
+
+from .conftest import SECRETS
+from .postgres_support import postgres_url, why_unavailable
+from .test_analysis_pipeline import add_mention
+
+YUQING = [sys.executable, "-m", "yuqing"]
+STORIES = [
+    "江城一院产科产妇剖宫产后大出血死亡 家属质疑延误抢救",
+    "江城一院骨科主任被曝收受器械回扣 纪委介入",
+    "醉酒男子在江城一院急诊科持刀砍伤值班护士",
+    "江城一院眼科被曝虚构住院套取医保基金",
+    "江城一院妇科诊室被发现藏有偷拍摄像头",
+    "江城一院药房发放过期胰岛素 糖尿病患者投诉",
+    "江城一院住院部配电房起火 百余病人紧急疏散",
+    "江城一院血透室多名患者感染丙肝 卫健委调查",
+    "江城一院儿科护士给患儿打错疫苗 家长维权",
+    "江城一院口腔科拔错牙 患者索赔遭拒",
+    "江城一院保安殴打前来讨薪的护工 视频曝光",
+    "江城一院拖欠规培医生半年工资 医生集体讨薪",
+    "江城一院泌尿外科医生手术中途离岗吃饭",
+    "江城一院电梯故障坠落 三名家属受伤",
+    "江城一院检验科泄露孕妇胎儿性别信息",
+    "江城一院心内科患者病历被篡改 家属报警",
+    "江城一院皮肤科倒卖专家号 号贩子与医生勾结",
+    "江城一院整形美容科隆鼻失败致女子毁容",
+    "江城一院精神科患者跳楼身亡 院方被指看护失职",
+    "江城一院院长因受贿被留置 省纪委监委通报",
+]
+
+
+def _stories(n: int) -> list[str]:
+    """n distinct crisis stories (at most 20): each a different kind of crisis in a different place."""
+    return STORIES[:n]
+
+
+def _seed(config_dir: Path, n: int) -> Store:
+    cfg = load_config(config_dir, env=SECRETS)
+    store = Store.migrated(cfg.database_url)
+    with store.session() as sess:
+        sess.add(SourceState(id="local-forum", kind="web", name="本地论坛", url="https://bbs.example", tier=4))
+    start = datetime.now(timezone.utc) - timedelta(hours=2)
+    for i, title in enumerate(_stories(n)):
+        add_mention(store, title, title + "。", start + timedelta(minutes=2 * i), source="local-forum")
+    return store
+
+
+def _env(config_dir: Path, url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YUQING_")}
+    extra = {"YUQING_DATABASE_URL": url} if url else {}
+    return {**env, **SECRETS, **extra, "YUQING_CONFIG_DIR": str(config_dir)}
+
+
+def _two_at_once(config_dir: Path, url: str | None = None) -> list[subprocess.CompletedProcess[str]]:
+    procs = [subprocess.Popen([*YUQING, "analyze"], env=_env(config_dir, url), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        results.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
+    return results
+
+
+def _counts(store: Store) -> tuple[int, int, Counter[int], int, int]:
+    with store.session() as sess:
+        events = sess.scalar(select(func.count(func.distinct(Mention.event_id)))) or 0
+        incidents = sess.scalar(select(func.count(Incident.id))) or 0
+        per_event = Counter(sess.scalars(select(Incident.event_id)))
+        messages = sess.scalar(select(func.count(OutboxMessage.id))) or 0
+        unanalysed = sess.scalar(select(func.count(Mention.id)).where(Mention.analyzed_at.is_(None))) or 0
+    return events, incidents, per_event, messages, unanalysed
+
+
+def _assert_once_each(store: Store, n: int, results: list[subprocess.CompletedProcess[str]]) -> None:
+    assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
+    events, incidents, per_event, messages, unanalysed = _counts(store)
+    assert unanalysed == 0
+    assert events == n, events  # one event per story
+    assert incidents == n and max(per_event.values()) == 1, per_event  # one incident per event
+    with store.session() as sess:
+        keys = list(sess.scalars(select(OutboxMessage.dedup_key)))
+        orphans = sess.scalar(select(func.count(Event.id)).where(~Event.id.in_(select(Mention.event_id).where(
+            Mention.event_id.is_not(None)))))
+    assert orphans == 0  # no event opened by a run that lost the race
+    assert messages == len(keys) == len(set(keys)) and messages % n == 0 and messages // n <= 4, messages
+
+
+def test_two_analyses_at_once_on_sqlite(config_dir: Path) -> None:
+    n = 20
+    store = _seed(config_dir, n)
+    results = _two_at_once(config_dir)
+    _assert_once_each(store, n, results)
+    assert any("already running" in r.stderr or "waited" in r.stderr for r in results) or all(
+        "analysed" in r.stdout for r in results)
+
+
+def test_two_analyses_at_once_on_postgresql(config_dir: Path) -> None:
+    reason = why_unavailable()
+    if reason:
+        pytest.skip(reason)
+    n = 20
+    with postgres_url() as url:
+        settings = yaml.safe_load((config_dir / "settings.yaml").read_text(encoding="utf-8"))
+        settings["database_url"] = url
+        (config_dir / "settings.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+        store = _seed(config_dir, n)
+        try:
+            _assert_once_each(store, n, _two_at_once(config_dir, url))
+        finally:
+            store.dispose()
+
+
+def test_a_lease_is_held_by_one_holder_at_a_time(store: Store) -> None:
+    """The stage lease itself: exclusive, waits when asked, released on exit and on error, and a
+    crashed holder's lease expires."""
+    with stage_lease(store, "analysis"):
+        with pytest.raises(StageBusy, match="analysis is already running"):
+            with stage_lease(store, "analysis"):
+                pass
+        with stage_lease(store, "escalation"):  # another stage is independent
+            pass
+    with pytest.raises(RuntimeError):
+        with stage_lease(store, "analysis"):
+            raise RuntimeError("a job crashed")
+    with stage_lease(store, "analysis"):  # released after the error
+        pass
+    with stage_lease(store, "analysis", ttl=timedelta(seconds=-1)):  # a holder that died: its lease runs out
+        with stage_lease(store, "analysis"):
+            pass
+    got: list[str] = []
+
+    def second() -> None:
+        with stage_lease(store, "analysis", wait=10):
+            got.append("second")
+
+    with stage_lease(store, "analysis"):
+        t = threading.Thread(target=second)
+        t.start()
+        t.join(0.5)
+        assert got == []  # still waiting
+    t.join(10)
+    assert got == ["second"]
