@@ -6,24 +6,11 @@ from dataclasses import dataclass, field
 
 from yuqing.config import LEVEL_NAMES, LevelRule, Plan, level_rank
 from yuqing.models import Event
+from yuqing.risk_categories import RISK_CATEGORIES, risk_name
 
 ROMAN = {"IV": "Ⅳ", "III": "Ⅲ", "II": "Ⅱ", "I": "Ⅰ"}
 
-# Risk category ids of data/risk_lexicon.yaml in the hospital's words (a test keeps the two in step).
-RISK_NAMES = {
-    "death_injury": "死亡或伤残",
-    "malpractice_dispute": "医疗事故与纠纷",
-    "violence": "暴力事件（伤医、医闹或医护打人）",
-    "bribery": "红包、回扣或受贿",
-    "fees_fraud": "乱收费或骗保",
-    "infection": "院内感染",
-    "privacy": "隐私泄露或偷拍",
-    "service_attitude": "服务态度、推诿或拒诊",
-    "drug_safety": "假药、过期药或用药错误",
-    "misconduct": "违规执业或医德失范",
-    "safety_accident": "安全事故（火灾、坠落、设施、失窃）",
-    "investigation": "调查、曝光、通报或问责",
-}
+RISK_NAMES = RISK_CATEGORIES  # one table for analysis and alerts: yuqing/risk_categories.py
 
 TIER_NAMES = {1: "中央媒体", 2: "省级媒体", 3: "地方媒体", 4: "论坛或点评网站"}
 
@@ -46,11 +33,6 @@ def level_label(level: str, rule: LevelRule | None = None) -> str:
     """'Ⅲ级（较大）': how the plan names a level."""
     name = (rule.name if rule and rule.name else "") or LEVEL_NAMES.get(level, "")
     return f"{ROMAN.get(level, level)}级（{name}）" if name else f"{ROMAN.get(level, level)}级"
-
-
-def risk_name(category: str) -> str:
-    """A risk category id in words; unknown ids are shown as they are."""
-    return RISK_NAMES.get(category, category)
 
 
 def tier_name(tier: int) -> str:

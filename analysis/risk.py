@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
+
+from yuqing.risk_categories import RISK_CATEGORIES
 
 try:  # the regex parser, to find each pattern's literal prefixes for a prefilter
     from re import _constants as _sre_c, _parser as _sre_p  # type: ignore[attr-defined]
@@ -404,6 +405,10 @@ def load_lexicon(path: Path | None = None, extra: Mapping[str, Sequence[str]] | 
     weak = _weight(data.get("weak_weight", 0.5), "weak_weight")
     extra_w = _weight(data.get("extra_weight", strong), "extra_weight")
 
+    unknown = sorted(set(cats) - set(RISK_CATEGORIES))
+    if unknown:
+        raise ValueError(f"{path}: categories: unknown id(s) {', '.join(unknown)} "
+                         f"(the categories are listed in yuqing/risk_categories.py)")
     per_cat = {cid: _category_terms(cid, spec or {}, strong, weak) for cid, spec in cats.items()}
     for cid, items in (extra or {}).items():
         if cid not in per_cat:
@@ -432,7 +437,7 @@ def load_lexicon(path: Path | None = None, extra: Mapping[str, Sequence[str]] | 
     close = [_normalize(str(n)) for n in data.get("close_negators") or []]
     lex = RiskLexicon(
         categories=tuple(cats),
-        names={cid: str((spec or {}).get("name", cid)) for cid, spec in cats.items()},
+        names={cid: RISK_CATEGORIES[cid] for cid in cats},
         term_rules={t: tuple(r) for t, r in term_rules.items()},
         terms_re=_compile_literals(term_rules),
         patterns=tuple(patterns),

@@ -109,3 +109,14 @@ def test_contract_commands(config_dir: Path, tmp_path: Path) -> None:
     assert extracted.returncode == 0, extracted.stderr
     article = json.loads(extracted.stdout)
     assert set(article) == {"title", "author", "published_at", "text"} and "义诊" in (article["text"] or "")
+
+
+def test_a_bad_digest_schedule_fails_check_config_but_not_the_alerts(seeded: Path) -> None:
+    settings = seeded / "settings.yaml"
+    settings.write_text(settings.read_text(encoding="utf-8") + "schedules:\n  digest_cron: '0 8 * * funday'\n",
+                        encoding="utf-8")
+    checked = _yuqing(seeded, "check-config")
+    assert checked.returncode == 1 and "schedules.digest_cron" in checked.stderr and "1 problem(s)" in checked.stderr
+    tick = _yuqing(seeded, "tick")  # still analyses, escalates and dispatches; only the digest is off
+    assert "digest_cron" in tick.stderr and "alerts go on" in tick.stderr
+    assert "job analyze failed" not in tick.stderr and "job dispatch failed" not in tick.stderr

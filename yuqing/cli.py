@@ -37,7 +37,13 @@ class Ctx:
             try:
                 self._cfg = load_config(self.config_dir)
             except ConfigError as err:
-                raise click.ClickException("config is not valid:\n  " + "\n  ".join(err.problems)) from None
+                raise click.ClickException(f"config is not valid ({len(err.problems)} problem(s)):\n  "
+                                           + "\n  ".join(err.problems)) from None
+            if self._cfg.example:
+                log.warning("no config named: using the shipped example in %s (give -c DIR or set "
+                            "YUQING_CONFIG_DIR; `yuqing init DIR` writes one for your hospital)", self._cfg.config_dir)
+            for problem in self._cfg.degraded:
+                log.error("%s", problem)
         return self._cfg
 
     def runtime(self) -> Any:
@@ -88,12 +94,16 @@ def check_config(c: Ctx) -> None:
     cfg = c.cfg
     from analysis.risk import load_lexicon
 
+    problems = list(cfg.degraded)
     try:
         load_lexicon(extra=cfg.hospital.risk_terms)
     except ValueError as err:
-        raise click.ClickException(f"{cfg.config_dir / 'hospital.yaml'}: risk_terms: {err}") from None
+        problems.append(f"{cfg.config_dir / 'hospital.yaml'}: risk_terms: {err}")
+    if problems:
+        raise click.ClickException(f"config is not valid ({len(problems)} problem(s)):\n  " + "\n  ".join(problems))
     enabled = [s for s in cfg.sources.sources if s.enabled]
-    click.echo(f"config OK: {cfg.config_dir}")
+    click.echo(f"config OK: {cfg.config_dir}" + ("  (the shipped example: give -c DIR or set YUQING_CONFIG_DIR)"
+                                                 if cfg.example else ""))
     click.echo(f"  hospital: {cfg.hospital.name} ({len(cfg.hospital.names)} names, "
                f"{len(cfg.hospital.excluded)} excluded look-alikes)")
     click.echo(f"  sources: {len(enabled)} enabled of {len(cfg.sources.sources)}")

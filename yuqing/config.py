@@ -60,13 +60,6 @@ class Schedules(_Model):
     escalation_minutes: int = Field(1, ge=1, description="How often ack deadlines are checked.")
     digest_cron: str = Field("0 8 * * mon", description="Weekly digest, crontab syntax.")
 
-    @field_validator("digest_cron")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError("expected 5 crontab fields: minute hour day month day_of_week")
-        return value
-
 
 class CrawlSettings(_Model):
     user_agent: str = "yuqing-monitor/0.1 (+hospital public-opinion monitor)"
@@ -308,6 +301,10 @@ class AppConfig(_Model):
     plan: Plan
     channels: Channels
     config_dir: Path
+    degraded: tuple[str, ...] = Field(
+        (), description="Problems that disable one feature, never alerting (a bad digest_cron): "
+                        "check-config fails on them, the daemon runs without that feature and says so.")
+    example: bool = Field(False, description="Loaded from the shipped example because no config was named.")
 
     @property
     def database_url(self) -> str:
@@ -343,20 +340,32 @@ def _interpolate(node: Any, env: dict[str, str], where: str, problems: list[str]
 
 
 SECRET_FIELDS = {"password", "username", "key"}
+URL_SECRET = re.compile(r"[?&](key|access_token|secret|sign)=", re.IGNORECASE)
 
 
-def _literal_secrets(node: Any, where: str, problems: list[str]) -> None:
-    """Secrets must be ${ENV} references, so they never end up in a file or a repo."""
+def _literal_secrets(node: Any, where: str, problems: list[str]) -> Any:
+    """Secrets must be ${ENV} references, so they never end up in a file or a repo. A literal secret
+    (a string or a number) is reported without its value and blanked, so no later error echoes it; so
+    is a key pasted into a URL (WeCom's ...?key=...)."""
     if isinstance(node, dict):
+        out = {}
         for k, v in node.items():
             path = f"{where}.{k}" if where else str(k)
-            if k in SECRET_FIELDS and isinstance(v, str) and v and not ENV_REF.match(v.strip()):
-                problems.append(f"{path}: secrets must come from the environment, write ${{SOME_VAR}}")
+            if k in SECRET_FIELDS and v is not None and not isinstance(v, (dict, list)) and not (
+                    isinstance(v, str) and (not v or ENV_REF.match(v.strip()))):
+                problems.append(f"{path}: secrets must come from the environment, write ${{SOME_VAR}} "
+                                f"(the value written here is not shown)")
+                out[k] = ""
+            elif isinstance(v, str) and URL_SECRET.search(v):
+                problems.append(f"{path}: the URL carries a secret ({URL_SECRET.search(v).group(1)}=…); keep only the "
+                                f"endpoint here and write the key as key: ${{SOME_VAR}} (the value is not shown)")
+                out[k] = URL_SECRET.split(v, maxsplit=1)[0]
             else:
-                _literal_secrets(v, path, problems)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            _literal_secrets(v, f"{where}[{i}]", problems)
+                out[k] = _literal_secrets(v, path, problems)
+        return out
+    if isinstance(node, list):
+        return [_literal_secrets(v, f"{where}[{i}]", problems) for i, v in enumerate(node)]
+    return node
 
 
 def _read_yaml(path: Path, problems: list[str]) -> dict[str, Any]:
@@ -381,14 +390,25 @@ def _read_yaml(path: Path, problems: list[str]) -> dict[str, Any]:
     return data
 
 
+def _shown(path: Path, err: Any) -> str:
+    """The offending value, unless it may be a secret: never for an unknown field (a misspelt
+    `pasword:` holds one), a secret field, or a long string in channels.yaml (a pasted key)."""
+    got = err.get("input")
+    if isinstance(got, (dict, list)) or got is None or err.get("type") == "extra_forbidden":
+        return ""
+    if any(str(p) in SECRET_FIELDS for p in err["loc"]):
+        return ""
+    if path.name == "channels.yaml" and isinstance(got, str) and len(got) > 12:
+        return ""
+    return f" (got {got!r})"
+
+
 def _describe(path: Path, error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
     """Pydantic errors as 'file: field.path: what was expected (got ...)'."""
     lines = []
     for err in error.errors():
         loc = ".".join(str(p) for p in (*prefix, *err["loc"]))
-        got = err.get("input")
-        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
-        lines.append(f"{path}: {loc or '(top level)'}: {err['msg']}{shown}")
+        lines.append(f"{path}: {loc or '(top level)'}: {err['msg']}{_shown(path, err)}")
     return lines
 
 
@@ -400,66 +420,117 @@ def _validate(model: type[BaseModel], data: dict[str, Any], path: Path, problems
         return None
 
 
-def _cross_check(cfg: AppConfig) -> list[str]:
-    """References between files: plan recipients exist, robots exist, categories exist."""
+def _strings(value: Any) -> list[str]:
+    """The strings of a YAML list (anything else is a schema problem, reported elsewhere)."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v if isinstance(v, dict) else {} for v in value] if isinstance(value, list) else []
+
+
+def _cross_check(directory: Path, raw: dict[str, dict[str, Any]]) -> list[str]:
+    """References between files, read from the files as written, so a schema error elsewhere in a file
+    does not hide them: plan recipients, groups, robots and risk categories exist."""
+    from yuqing.risk_categories import RISK_CATEGORIES
+
     problems: list[str] = []
-    known = cfg.channels.known_ids()
-    plan_file = cfg.config_dir / "plan.yaml"
-    chan_file = cfg.config_dir / "channels.yaml"
-    for i, rule in enumerate(cfg.plan.levels):
+    plan, channels, settings, hospital = (raw.get(k) or {} for k in ("plan", "channels", "settings", "hospital"))
+    plan_file, chan_file = directory / "plan.yaml", directory / "channels.yaml"
+    known_categories = ", ".join(RISK_CATEGORIES)
+    people = {r.get("id") for r in _dicts(channels.get("recipients"))}
+    known = people | {g.get("id") for g in _dicts(channels.get("groups"))}
+    robots = set(channels.get("wecom_robots") or {}) if isinstance(channels.get("wecom_robots"), dict) else set()
+    have_channels = "channels" in raw
+    for i, rule in enumerate(_dicts(plan.get("levels"))):
         for field in ("notify", "escalate_to"):
-            for ident in getattr(rule, field):
-                if ident not in known:
+            for ident in _strings(rule.get(field)):
+                if have_channels and ident not in known:
                     problems.append(f"{plan_file}: levels[{i}].{field}: unknown recipient or group {ident!r}")
-        if "email" in rule.channels and cfg.channels.email is None:
+        if have_channels and "email" in _strings(rule.get("channels", ["email", "wecom"])) and not channels.get("email"):
             problems.append(f"{plan_file}: levels[{i}].channels: email is used but {chan_file} has no email section")
-    for field in ("digest_to",):
-        for ident in getattr(cfg.channels, field):
-            if ident not in known:
-                problems.append(f"{chan_file}: {field}: unknown recipient or group {ident!r}")
-    for ident in cfg.settings.operators:
+        for cat in _strings(rule.get("risk_categories")):
+            if cat not in RISK_CATEGORIES:
+                problems.append(f"{plan_file}: levels[{i}].risk_categories: unknown risk category {cat!r} "
+                                f"(known: {known_categories})")
+    terms = hospital.get("risk_terms")
+    for cat in (terms if isinstance(terms, dict) else {}):
+        if cat not in RISK_CATEGORIES:
+            problems.append(f"{directory / 'hospital.yaml'}: risk_terms: unknown risk category {cat!r} "
+                            f"(known: {known_categories})")
+    for ident in _strings(channels.get("digest_to")):
         if ident not in known:
-            problems.append(f"{cfg.config_dir / 'settings.yaml'}: operators: unknown recipient or group {ident!r}")
-    people = {r.id for r in cfg.channels.recipients}
-    for i, group in enumerate(cfg.channels.groups):
-        for member in group.members:
+            problems.append(f"{chan_file}: digest_to: unknown recipient or group {ident!r}")
+    for i, group in enumerate(_dicts(channels.get("groups"))):
+        for member in _strings(group.get("members")):
             if member not in people:
                 problems.append(f"{chan_file}: groups[{i}].members: unknown recipient {member!r}")
-    for i, person in enumerate(cfg.channels.recipients):
-        if person.wecom_robot and person.wecom_robot not in cfg.channels.wecom_robots:
-            problems.append(f"{chan_file}: recipients[{i}].wecom_robot: unknown robot {person.wecom_robot!r}")
+    for i, person in enumerate(_dicts(channels.get("recipients"))):
+        robot = person.get("wecom_robot")
+        if robot and robot not in robots:
+            problems.append(f"{chan_file}: recipients[{i}].wecom_robot: unknown robot {robot!r}")
+    if have_channels:
+        for ident in _strings(settings.get("operators")):
+            if ident not in known:
+                problems.append(f"{directory / 'settings.yaml'}: operators: unknown recipient or group {ident!r}")
     return problems
 
 
+def _schedule_problems(directory: Path, settings: Settings | None) -> list[str]:
+    """The digest schedule, parsed by the scheduler's own crontab parser."""
+    if settings is None:
+        return []
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(settings.schedules.digest_cron, timezone=settings.timezone)
+    except ValueError as err:
+        return [f"{directory / 'settings.yaml'}: schedules.digest_cron: {err} (got "
+                f"{settings.schedules.digest_cron!r}; crontab: minute hour day month day_of_week, e.g. '0 8 * * mon'); "
+                f"the weekly digest is off until this is fixed, alerts are not affected"]
+    return []
+
+
+REQUIRED_FILES = {
+    "hospital": "it names the hospital to monitor",
+    "sources": "it lists what to monitor",
+    "plan": "it holds the contingency plan levels",
+    "channels": "it says who is told and how",
+}
+
+
 def load_config(config_dir: Path | str | None = None, env: dict[str, str] | None = None) -> AppConfig:
-    """Read and validate every file in the config directory, reporting all problems at once."""
-    directory = Path(config_dir or os.environ.get("YUQING_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
+    """Read and validate every file in the config directory, reporting all problems at once.
+
+    Raises ConfigError with every problem (file, field, what was expected) when any would stop the
+    monitor; problems that only disable one feature (a bad digest schedule) are in `degraded`."""
+    named = config_dir or os.environ.get("YUQING_CONFIG_DIR")
+    directory = Path(named or DEFAULT_CONFIG_DIR)
     env = dict(os.environ if env is None else env)
     problems: list[str] = []
     if not directory.is_dir():
         raise ConfigError([f"{directory}: config directory does not exist"])
-    if not (directory / "hospital.yaml").exists():
-        problems.append(f"{directory / 'hospital.yaml'}: missing; it names the hospital to monitor")
-    if not (directory / "plan.yaml").exists():
-        problems.append(f"{directory / 'plan.yaml'}: missing; it holds the contingency plan levels")
-    parsed = {}
+    for name, why in REQUIRED_FILES.items():
+        if not (directory / f"{name}.yaml").exists():
+            problems.append(f"{directory / f'{name}.yaml'}: missing; {why} (`yuqing init DIR` writes a commented one)")
+    parsed: dict[str, Any] = {}
+    raws: dict[str, dict[str, Any]] = {}
     models = {"settings": Settings, "hospital": Hospital, "sources": Sources, "plan": Plan, "channels": Channels}
     for name in CONFIG_FILES:
         path = directory / f"{name}.yaml"
+        if not path.exists() and name in REQUIRED_FILES:
+            continue
         raw = _read_yaml(path, problems)
         file_problems: list[str] = []
-        _literal_secrets(raw, "", file_problems)
+        raw = _literal_secrets(raw, "", file_problems)
         raw = _interpolate(raw, env, "", file_problems)
         problems.extend(f"{path}: {p}" for p in file_problems)
-        if file_problems:
-            continue
         if name == "settings" and "data_dir" in raw:
             raw["data_dir"] = (directory / raw["data_dir"]).resolve()
+        raws[name] = raw
         parsed[name] = _validate(models[name], raw, path, problems)
-    if problems:
-        raise ConfigError(problems)
-    cfg = AppConfig(config_dir=directory, **parsed)
-    problems = _cross_check(cfg)
-    if problems:
-        raise ConfigError(problems)
-    return cfg
+    problems.extend(_cross_check(directory, raws))
+    degraded = _schedule_problems(directory, parsed.get("settings"))
+    if problems or any(v is None for v in parsed.values()):
+        raise ConfigError(problems + degraded)
+    return AppConfig(config_dir=directory, degraded=tuple(degraded), example=not named, **parsed)

@@ -74,9 +74,22 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
                       args=("escalate", lambda: jobs.escalate(rt)), id="escalate", next_run_time=now)
     scheduler.add_job(run_guarded, IntervalTrigger(seconds=sched_cfg.dispatch_seconds, timezone=tz),
                       args=("dispatch", lambda: jobs.dispatch(rt)), id="dispatch", next_run_time=now)
-    scheduler.add_job(run_guarded, CronTrigger.from_crontab(sched_cfg.digest_cron, timezone=tz),
-                      args=("digest", lambda: jobs.digest(rt)), id="digest")
+    trigger = digest_trigger(rt)
+    if trigger is not None:
+        scheduler.add_job(run_guarded, trigger, args=("digest", lambda: jobs.digest(rt)), id="digest")
     return scheduler
+
+
+def digest_trigger(rt: Runtime) -> CronTrigger | None:
+    """The weekly digest's schedule, or None (logged) when digest_cron does not parse: a bad digest
+    schedule turns the digest off, never the alerts."""
+    try:
+        return CronTrigger.from_crontab(rt.cfg.settings.schedules.digest_cron,
+                                        timezone=ZoneInfo(rt.cfg.settings.timezone))
+    except ValueError as err:
+        log.error("digest_cron %r does not parse (%s): no weekly digest until it is fixed; alerts go on",
+                  rt.cfg.settings.schedules.digest_cron, err)
+        return None
 
 
 def run_daemon(rt: Runtime, stop: threading.Event | None = None) -> int:
@@ -124,7 +137,9 @@ def digest_due(rt: Runtime) -> datetime | None:
     """The latest digest time already passed, if its digest has not been built yet."""
     tz = ZoneInfo(rt.cfg.settings.timezone)
     now = rt.clock.now().astimezone(tz)
-    trigger = CronTrigger.from_crontab(rt.cfg.settings.schedules.digest_cron, timezone=tz)
+    trigger = digest_trigger(rt)
+    if trigger is None:
+        return None
     last_fire = None
     fire = trigger.get_next_fire_time(None, now - timedelta(days=8))
     while fire is not None and fire <= now:
