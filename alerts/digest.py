@@ -11,7 +11,7 @@ import os
 import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -78,7 +78,7 @@ def period_for(cfg: AppConfig, now: datetime, period_end: datetime | None) -> tu
         period_end = datetime(monday.year, monday.month, monday.day, tzinfo=tz)
     local_end = period_end.astimezone(tz)
     local_start = (local_end.replace(tzinfo=None) - timedelta(days=7)).replace(tzinfo=tz)
-    return local_start.astimezone(timezone.utc), local_end.astimezone(timezone.utc)
+    return local_start.astimezone(UTC), local_end.astimezone(UTC)
 
 
 def _when():

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from alerts.outbox import Outgoing, RateLimited, SendError, Sender
+from alerts.outbox import Outgoing, RateLimited, Sender, SendError
 from yuqing.clock import Clock
 from yuqing.config import AppConfig, EmailChannel, WeComRobot
 
@@ -158,13 +158,13 @@ class WeComSender:
                                          headers={"Content-Type": "application/json; charset=utf-8"})
         where = f"WeCom robot {robot_id!r} ({robot.base_url})"
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             raise SendError(f"{where}: HTTP {exc.code}") from None
         except urllib.error.URLError as exc:
             raise SendError(f"{where}: cannot connect ({exc.reason})") from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise SendError(f"{where}: timed out after {self.timeout:g} s") from None
         except OSError as exc:
             raise SendError(f"{where}: {type(exc).__name__}") from None

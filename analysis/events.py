@@ -493,7 +493,7 @@ class _Measures:
 def _read_counts(sess: Session, ids: list[int], cutoff: datetime, out: dict[int, _Measures]) -> None:
     """Counts, span and recent mentions per event, in one aggregate query per chunk."""
     t = mention_time()
-    one = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
+    one = lambda cond: func.sum(case((cond, 1), else_=0))
     for chunk in _chunks(ids):
         rows = sess.execute(
             select(Mention.event_id, func.count(Mention.id), one(Mention.negative.is_(True)),

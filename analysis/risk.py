@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +23,8 @@ import yaml
 from yuqing.risk_categories import RISK_CATEGORIES
 
 try:  # the regex parser, to find each pattern's literal prefixes for a prefilter
-    from re import _constants as _sre_c, _parser as _sre_p  # type: ignore[attr-defined]
+    from re import _constants as _sre_c  # type: ignore[attr-defined]
+    from re import _parser as _sre_p
 except ImportError:  # pragma: no cover - older layouts
     import sre_constants as _sre_c  # type: ignore[no-redef]
     import sre_parse as _sre_p  # type: ignore[no-redef]

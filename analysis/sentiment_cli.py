@@ -38,7 +38,8 @@ def _line(score: float) -> str:
     return json.dumps({"score": s, "label": label(s)}, ensure_ascii=False) + "\n"
 
 
-def run_sentiment(infile: TextIO, outfile: TextIO, model_path: Path | str | None = None, extra_words: tuple[str, ...] = ()) -> int:
+def run_sentiment(infile: TextIO, outfile: TextIO, model_path: Path | str | None = None,
+                  extra_words: tuple[str, ...] = ()) -> int:
     """Score every line of infile and write {"score", "label"} JSON lines to outfile, in order; returns 0."""
     model = SentimentModel.load(Path(model_path) if model_path is not None else None, extra_words)
     n = 0

@@ -110,6 +110,6 @@ def fixed_sample(examples: list[Example], n: int, seed: int = 0) -> list[Example
         return list(examples)
 
     def order(ex: Example) -> bytes:
-        return hashlib.md5(f"{seed}:{ex.text}".encode("utf-8")).digest()
+        return hashlib.md5(f"{seed}:{ex.text}".encode()).digest()
 
     return sorted(examples, key=order)[:n]

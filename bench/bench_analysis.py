@@ -28,18 +28,18 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy import insert, select
 
-from yuqing.clock import ManualClock  # noqa: E402
-from yuqing.config import AppConfig, load_config  # noqa: E402
-from yuqing.models import Mention, MentionURL, SourceState  # noqa: E402
-from yuqing.store import Store  # noqa: E402
+from yuqing.clock import ManualClock
+from yuqing.config import AppConfig, load_config
+from yuqing.models import Mention, MentionURL, SourceState
+from yuqing.store import Store
 
 log = logging.getLogger("bench_analysis")
 
@@ -48,12 +48,13 @@ CORPORA = ["chnsenticorp_htl", "waimai_10k", "health_products_jd"]
 CONFIG_ENV = {"YUQING_SMTP_USER": "bench", "YUQING_SMTP_PASSWORD": "bench", "YUQING_WECOM_CRISIS_KEY": "bench"}
 PER_HOUR = 70  # mentions an hour: a busy city hospital; the 72 h window then holds ~5,000
 STORIES_PER_DAY = 10  # distinct news stories a day, each carried by dozens of posts and reposts
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 NAIVE_SAMPLE = 2000
 SEED = 20261123
 
 EXTRA_DEPARTMENTS = ["消化内科", "神经外科", "眼科", "皮肤科", "口腔科", "妇科", "呼吸内科", "内分泌科", "泌尿外科", "耳鼻喉科"]
-SURNAMES = "张李王刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭"
+SURNAMES = ("张李王刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈"
+            "曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭")
 SLOTS = {
     "who": ["一名产妇", "七旬老人", "三岁患儿", "五旬男子", "一名孕妇", "一名大学生", "八旬老太", "一名外卖员",
             "一名教师", "两岁女童", "一名环卫工", "一名退休职工", "一名货车司机", "六岁男孩", "一名高三学生",
@@ -96,7 +97,8 @@ PHRASES = {
 STORY_TYPES: dict[str, tuple[list[str], list[str]]] = {
     "death": (["{who}在{hosp}{proc}后{died} 家属质疑{delay}", "{hosp}{who}{proc}后{died} {person}家属讨说法",
                "{person}{proc}后{died} {hosp}回应"],
-              ["{who}{person}{when}在{hosp}{dept}接受{proc}，术后出现{symptom}。", "{person}的家属称多次呼叫值班医生{doctor}无人理会。",
+              ["{who}{person}{when}在{hosp}{dept}接受{proc}，术后出现{symptom}。",
+               "{person}的家属称多次呼叫值班医生{doctor}无人理会。",
                "{person}最终{died}，家属质疑{delay}、{hide}。", "{hosp}回应称已成立调查组，{dept}主治医生{doctor}已{penalty}。",
                "事发后，{person}的家属在{place}拉起横幅。", "{office}已介入调查{person}{died}一事。"]),
     "bribe": (["{hosp}{dept}主任{doctor}被{report}{take}", "{person}实名{report}{hosp}{dept}医生{doctor}{take}"],
@@ -358,7 +360,8 @@ def report(results: list[dict], naive: tuple[int, float] | None) -> None:
         steps = r["seconds"]
         total = sum(steps.values()) or 1.0
         shares = " ".join(f"{k} {100 * v / total:.0f}%" for k, v in steps.items())
-        print(f"{r['n']:>9,} {r['analysed'] / r['wall']:>8,.0f} {r['wall']:>7.1f} {r['cpu']:>7.1f} {r['rss_peak_kb'] / 1024:>8.0f} "
+        print(f"{r['n']:>9,} {r['analysed'] / r['wall']:>8,.0f} {r['wall']:>7.1f} {r['cpu']:>7.1f} "
+              f"{r['rss_peak_kb'] / 1024:>8.0f} "
               f"{r['rss_models_kb'] / 1024:>9.0f} {r['events']:>7,} {r['reposts']:>8,} {r['crisis']:>7,} "
               f"{r['quality'][0]:>4.2f}/{r['quality'][1]:.2f}  {shares}")
     for r in results:

@@ -2,7 +2,8 @@
 
 Prints, for the same decoded pages: char-level F1 of our extractor and of bare
 trafilatura against cleaned/ (mean, median, min, count), plus trafilatura fed the raw
-bytes for reference; author exact-match and date accuracy of ours; our pages/second.  Run: ``.venv/bin/python bench/bench_extraction.py``.
+bytes for reference; author exact-match and date accuracy of ours; our pages/second.
+Run: ``.venv/bin/python bench/bench_extraction.py``.
 
 Scoring rules: an author/date label of "UNKNOWN"/"UNKNWON" means the page has none, so
 the right answer is None; an empty label file means the page was never labelled and is
@@ -24,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crawler.encoding import decode_html  # noqa: E402
-from crawler.extract import char_f1, extract_article  # noqa: E402
+from crawler.encoding import decode_html
+from crawler.extract import char_f1, extract_article
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpora" / "cn_extraction"
@@ -47,7 +48,8 @@ def load_pages(corpus: Path = CORPUS) -> list[Page]:
     """All original/*.html with their cleaned/author/date labels, sorted by name."""
     pages = []
     for html in sorted((corpus / "original").glob("*.html")):
-        label = lambda folder: (corpus / folder / f"{html.stem}.txt").read_text("utf-8")  # noqa: E731
+        def label(folder: str, stem: str = html.stem) -> str:
+            return (corpus / folder / f"{stem}.txt").read_text("utf-8")
         pages.append(Page(html.stem, html.read_bytes(), label("cleaned"), label("author").strip(), label("date").strip()))
     return pages
 
@@ -89,7 +91,7 @@ def _accuracy(name: str, results: list[bool | None]) -> str:
 
 def run(verbose: bool = False) -> int:
     """Score ours and bare trafilatura on every labelled page and print the figures."""
-    import trafilatura  # noqa: PLC0415
+    import trafilatura
 
     pages = load_pages()
     ours_f1, traf_f1, traf_raw_f1, authors, dates = [], [], [], [], []

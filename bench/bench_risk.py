@@ -32,9 +32,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analysis.judge import CrisisJudge  # noqa: E402 - after the path set-up, so the script runs from a checkout
-from analysis.risk import RiskLexicon, RiskTagger, _normalize, load_lexicon  # noqa: E402
-from analysis.risk_training import (  # noqa: E402
+from analysis.judge import CrisisJudge
+from analysis.risk import RiskLexicon, RiskTagger, _normalize, load_lexicon
+from analysis.risk_training import (
     FOLDS,
     OutOfFold,
     Title,
@@ -198,7 +198,8 @@ def shipped_figures(real: Sequence[Path]) -> None:
             lexicon_only.assess(t)
         n2 += len(texts)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"  speed: {rate:,.0f} titles/s on one core (target >= 3,000; lexicon alone {n2 / (time.perf_counter() - start):,.0f}/s); "
+    lexicon_rate = n2 / (time.perf_counter() - start)
+    print(f"  speed: {rate:,.0f} titles/s on one core (target >= 3,000; lexicon alone {lexicon_rate:,.0f}/s); "
           f"peak memory of this process {peak:.0f} MB")
 
 

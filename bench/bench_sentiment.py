@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 sys.path.insert(0, str(REPO))
 
-from analysis.sentiment_data import CORPORA, TARGETS, Example, fixed_sample, load_all, shared_available  # noqa: E402
+from analysis.sentiment_data import CORPORA, TARGETS, Example, fixed_sample, load_all, shared_available
 
 N_BATCH = 10_000
 LONG_EVERY = 10  # every 10th document of the batch is long: ten reviews joined (~400-1,500 chars)
@@ -125,7 +125,8 @@ def bench_speed(skip_stock: bool) -> None:
         path.write_text("\n".join(t.replace("\n", " ") for t in batch), encoding="utf-8")
         _run_py(OURS_CODE, str(path))  # warm the OS page cache and jieba's dictionary cache once
         ours = _run_py(OURS_CODE, str(path))
-        print(f"\n## Throughput: {N_BATCH} texts, {n_chars:,} chars ({N_BATCH // LONG_EVERY} long multi-review texts), fresh process\n")
+        print(f"\n## Throughput: {N_BATCH} texts, {n_chars:,} chars ({N_BATCH // LONG_EVERY} long multi-review texts), "
+              "fresh process\n")
         print(f"ours:  {ours['total']:.2f} s total (start-up included) → {N_BATCH / ours['total']:,.0f} docs/s, "
               f"{n_chars / ours['total']:,.0f} chars/s")
         print(f"ours:  import+load {ours['load']:.2f} s, load+first score {ours['first']:.2f} s (target < 2 s)")
@@ -139,7 +140,8 @@ def bench_speed(skip_stock: bool) -> None:
         spath.write_text("\n".join(t.replace("\n", " ") for t in subset), encoding="utf-8")
         stock = _run_py(STOCK_CODE, str(spath))
         est = stock["startup"] + stock["score"] * n_chars / sub_chars
-        print(f"stock: timed on a 1-in-10 subset with the same short/long mix ({len(subset)} texts, {sub_chars:,} chars): start-up {stock['startup']:.2f} s, "
+        print(f"stock: timed on a 1-in-10 subset with the same short/long mix ({len(subset)} texts, {sub_chars:,} chars): "
+              f"start-up {stock['startup']:.2f} s, "
               f"{sub_chars / stock['score']:,.0f} chars/s; extrapolated by characters to the full batch: {est:.1f} s")
         print(f"\nspeed-up, start-up included: {est / ours['total']:.1f}× (target ≥ 30×)")
 

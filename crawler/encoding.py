@@ -176,7 +176,7 @@ def _detect(body: bytes) -> str | None:
     """Ask charset-normalizer for its best guess on a sample of the body."""
     try:
         best = from_bytes(body[:DETECT_SAMPLE_BYTES]).best()
-    except Exception:  # noqa: BLE001 - detector failure just means "no guess"
+    except Exception:
         log.debug("charset-normalizer failed", exc_info=True)
         return None
     return normalize_encoding(best.encoding) if best is not None else None

@@ -22,7 +22,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from lxml import etree
 from lxml import html as lhtml
@@ -498,7 +498,8 @@ _US_DATE_RE = re.compile(
     r"(?<!\d)(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>(?:19|20)\d\d)"
     r"(?:\s+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?\s*(?P<ampm>[AaPp][Mm])?)?"
 )
-_DATE_LABEL = re.compile(r"(发布|发表|更新|上传|刊发|成文|出版)?(时间|日期)\s*[:：]?\s*$|(发表|发布)于\s*$|published\s*:?\s*$", re.I)
+_DATE_LABEL = re.compile(r"(发布|发表|更新|上传|刊发|成文|出版)?(时间|日期)\s*[:：]?\s*$|(发表|发布)于\s*$|published\s*:?\s*$",
+                         re.I)
 _ISO_RE = re.compile(
     r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?:[T\s](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?"
     r"(?:\.\d+)?\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?)?"
@@ -559,7 +560,7 @@ def parse_iso(value: str) -> datetime | None:
         return dt
     tz = g["tz"].replace(":", "")
     if tz == "Z":
-        return dt.replace(tzinfo=timezone.utc)
+        return dt.replace(tzinfo=UTC)
     offset = timedelta(hours=int(tz[1:3]), minutes=int(tz[3:5]))
     return dt.replace(tzinfo=timezone(offset if tz[0] == "+" else -offset))
 
@@ -745,14 +746,14 @@ def tidy_text(text: str, title: str | None) -> str:
 
 def trafilatura_text(html_text: str) -> str:
     """trafilatura's body text (recall-leaning, tables kept, comments dropped); '' on failure."""
-    import trafilatura  # noqa: PLC0415 - heavy import, only needed here
+    import trafilatura
 
     try:
         out = trafilatura.extract(
             html_text, include_comments=False, include_tables=True, include_images=False,
             deduplicate=False, with_metadata=False,
         )
-    except Exception:  # noqa: BLE001 - a third-party failure must not lose the page
+    except Exception:
         log.warning("trafilatura failed", exc_info=True)
         return ""
     return out or ""
@@ -860,6 +861,6 @@ def extract_article(
         return EMPTY
     try:
         return _extract(body, declared_encoding)
-    except Exception:  # noqa: BLE001 - one odd page must not stop a crawl
+    except Exception:
         log.warning("extraction failed for %s", url or "<page>", exc_info=True)
         return EMPTY

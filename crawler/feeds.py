@@ -7,7 +7,7 @@ import codecs
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
@@ -102,4 +102,4 @@ def _entry_time(raw: Any) -> datetime | None:
     parsed = raw.get("published_parsed") or raw.get("updated_parsed")
     if not parsed:
         return None
-    return datetime.fromtimestamp(calendar.timegm(parsed), tz=timezone.utc)
+    return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-
 from urllib.parse import urljoin
 
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
-from scrapy.http import Response
 from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.http import Response
 from sqlalchemy import select
 
 from crawler.canonical import canonical_url, url_key, within_domains

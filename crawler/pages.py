@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from lxml import html as lhtml
@@ -132,7 +132,7 @@ def to_utc(when: datetime | None, tz: str) -> datetime | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(tz))
-    return when.astimezone(timezone.utc)
+    return when.astimezone(UTC)
 
 
 def links(sel: Selector, expr: str) -> list[str]:

@@ -199,7 +199,7 @@ def crawl_in_subprocess(config_dir: Path | str, source_ids: list[str], env: dict
                         log_path: Path | None = None) -> int:
     """Run `python -m crawler CONFIG_DIR IDS...` and return its exit code (124 when it overran timeout)."""
     cmd = crawl_command(config_dir, source_ids, now)
-    log_file = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
+    log_file = open(log_path, "a", encoding="utf-8") if log_path else None
     try:
         return _wait_child(cmd, env, timeout, source_ids, log_file)
     finally:

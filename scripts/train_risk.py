@@ -29,15 +29,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analysis.judge import SHIPPED_MODEL  # noqa: E402 - after the path set-up, so the script runs from a checkout
-from analysis.risk import RiskTagger  # noqa: E402
-from analysis.risk_training import (  # noqa: E402
-    C,
+from analysis.judge import SHIPPED_MODEL
+from analysis.risk import RiskTagger
+from analysis.risk_training import (
     MIN_DF,
     SHARED_HEADLINES,
     WRITTEN_DIR,
     WRITTEN_FILES,
     WRITTEN_WEIGHT,
+    C,
     build_combiner,
     classes_of,
     label_written,

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.sentiment import (  # noqa: E402
+from analysis.sentiment import (
     DEFAULT_MODEL_PATH,
     FeatureConfig,
     Featurizer,
@@ -31,8 +31,8 @@ from analysis.sentiment import (  # noqa: E402
     _Weights,
     length_scale,
 )
-from analysis.sentiment_data import CORPORA, TARGETS, Example, load_all, shared_available  # noqa: E402
-from analysis.text import make_tokenizer  # noqa: E402
+from analysis.sentiment_data import CORPORA, TARGETS, Example, load_all, shared_available
+from analysis.text import make_tokenizer
 
 log = logging.getLogger("train_sentiment")
 
@@ -211,7 +211,8 @@ def evaluate(model: SentimentModel, data: dict[str, list[Example]]) -> dict[str,
     return out
 
 
-def run(cfg: TrainConfig, train: list[Example], heldout: dict[str, list[Example]], workers: int) -> tuple[SentimentModel, dict[str, float]]:
+def run(cfg: TrainConfig, train: list[Example], heldout: dict[str, list[Example]],
+        workers: int) -> tuple[SentimentModel, dict[str, float]]:
     """Train with cfg and evaluate on heldout."""
     feat = Featurizer(make_tokenizer(), cfg.features)
     weights = fit(cfg, feat, train, workers)
@@ -222,7 +223,8 @@ def run(cfg: TrainConfig, train: list[Example], heldout: dict[str, list[Example]
 _NB = dict(linear=False)
 _RAW = dict(length_power=0.0)  # NB rows score plain sums of log-count ratios
 ABLATIONS: list[tuple[str, TrainConfig]] = [
-    ("NB, jieba word unigrams (SnowNLP's Bayes, retrained)", TrainConfig(features=FeatureConfig(word_ngrams=1, char_ngrams=(), negation_scope=0, lexicon=False, **_RAW), **_NB)),
+    ("NB, jieba word unigrams (SnowNLP's Bayes, retrained)",
+     TrainConfig(features=FeatureConfig(word_ngrams=1, char_ngrams=(), negation_scope=0, lexicon=False, **_RAW), **_NB)),
     ("NB, + word bigrams", TrainConfig(features=FeatureConfig(char_ngrams=(), negation_scope=0, lexicon=False, **_RAW), **_NB)),
     ("NB, + negation scope", TrainConfig(features=FeatureConfig(char_ngrams=(), lexicon=False, **_RAW), **_NB)),
     ("NB, + char bigrams", TrainConfig(features=FeatureConfig(lexicon=False, **_RAW), **_NB)),
@@ -251,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH, help="where to write the model")
     ap.add_argument("--no-save", action="store_true")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a TrainConfig/FeatureConfig field")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a TrainConfig/FeatureConfig field")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not shared_available():

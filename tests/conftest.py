@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ def shared_dir() -> Path:
 @pytest.fixture
 def clock() -> ManualClock:
     """A clock the test moves by hand, starting on a Monday morning."""
-    return ManualClock(datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc))
+    return ManualClock(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ class LocalHTTPServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server.requests.append(("GET", self.path, dict(self.headers)))
                 route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])
                 if route is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -15,7 +15,7 @@ from yuqing.store import Store
 from .alerts_support import add_sources, cfg, make_event, outbox, payload, robot_contents, senders, smtp, wecom  # noqa: F401
 
 EVIL = "<script>alert('周报')</script>医院"
-WEEK_START = datetime(2026, 11, 15, 16, 0, tzinfo=timezone.utc)  # Monday 16 Nov 00:00 Beijing
+WEEK_START = datetime(2026, 11, 15, 16, 0, tzinfo=UTC)  # Monday 16 Nov 00:00 Beijing
 
 
 def mentions(store, start: datetime, day_counts: list[tuple[int, int]], tag: str) -> None:
@@ -49,13 +49,13 @@ def prepare(store, clock, cfg) -> None:
         sess.execute(OutboxMessage.__table__.update().where(OutboxMessage.purpose == "alert",
                                                              OutboxMessage.dedup_key != "dead-one").values(status="sent"))
     assert eid == 1
-    clock.set(datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc))  # Monday 09:00 Beijing
+    clock.set(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))  # Monday 09:00 Beijing
 
 
 def test_default_period_is_the_last_local_week(config, clock):
     start, end = period_for(config, clock.now(), None)
     assert (start, end) == (WEEK_START, WEEK_START + timedelta(days=7))
-    start, end = period_for(config, datetime(2026, 11, 22, 15, 59, tzinfo=timezone.utc), None)  # Sunday 23:59
+    start, end = period_for(config, datetime(2026, 11, 22, 15, 59, tzinfo=UTC), None)  # Sunday 23:59
     assert end == WEEK_START
 
 

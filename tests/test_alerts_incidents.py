@@ -27,7 +27,7 @@ from .alerts_support import (  # noqa: F401  (fixtures)
 def incident(store, incident_id=1) -> Incident:
     with store.session() as sess:
         inc = sess.get(Incident, incident_id)
-        inc.transitions  # load
+        assert inc.transitions is not None  # loads them before the session closes
         return inc
 
 

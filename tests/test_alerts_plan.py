@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from alerts.plan import assess, level_label
 from yuqing.config import LevelRule, Plan
 from yuqing.models import Event
 
-NOW = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
 def event(**measures) -> Event:

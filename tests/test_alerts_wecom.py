@@ -8,10 +8,10 @@ import urllib.request
 from collections import deque
 from datetime import timedelta
 
-from alerts.messages import TRUNCATED, Rendered, enqueue_envelopes, fit_bytes, route
 import pytest
 
 import alerts.outbox as outbox_module
+from alerts.messages import TRUNCATED, Rendered, enqueue_envelopes, fit_bytes, route
 from alerts.outbox import SendError, dispatch, enqueue
 from alerts.senders import build_senders
 from yuqing.models import AuditEntry

@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 import analysis.pipeline as pipeline
 from analysis.pipeline import AnalysisModels, analyze_new, load_models
 from analysis.simhash import to_unsigned
+from tests.conftest import REPO, SECRETS
 from yuqing.config import AppConfig
 from yuqing.models import Event, Mention, MentionURL, SourceState
 from yuqing.store import Store
-from tests.conftest import REPO, SECRETS
 
 UNKNOWN_SOURCE = "local-forum"  # not in config/sources.yaml: tier 4
 _serial = itertools.count(1)

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -39,7 +39,7 @@ def seeded(config_dir: Path) -> Path:
     store = Store(cfg.database_url)
     with store.session() as sess:
         sess.add(SourceState(id="local-forum", kind="web", name="本地论坛", url="https://bbs.example", tier=4))
-    add_mention(store, VIOLENCE_TITLE, VIOLENCE_BODY, datetime.now(timezone.utc) - timedelta(minutes=30),
+    add_mention(store, VIOLENCE_TITLE, VIOLENCE_BODY, datetime.now(UTC) - timedelta(minutes=30),
                 source="local-forum")
     store.dispose()
     analysed = _yuqing(config_dir, "analyze")

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -109,10 +109,10 @@ def test_digest_due_once_per_week(config_dir):
     cfg = load_config(config_dir, env=SECRETS)
     store = Store.migrated(cfg.database_url)
     # Monday 2026-11-23 08:00 Asia/Shanghai is 00:00 UTC; the digest cron is "0 8 * * mon".
-    clock = ManualClock(datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc))
+    clock = ManualClock(datetime(2026, 11, 23, 0, 30, tzinfo=UTC))
     rt = Runtime(cfg=cfg, store=store, clock=clock)
     due = digest_due(rt)
-    assert due is not None and due.astimezone(timezone.utc) == datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)
+    assert due is not None and due.astimezone(UTC) == datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
     with store.session() as sess:
         sess.add(DigestRun(period_start=due - timedelta(days=7), period_end=due, created_at=clock.now(), path="x"))
     assert digest_due(rt) is None
@@ -152,7 +152,7 @@ def test_each_source_gets_its_own_crawl_job(tmp_path, monkeypatch):
 
 
 def test_sources_shows_failing_first_and_never_polled(tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from yuqing.jobs import sync_sources
     from yuqing.models import SourceState
@@ -165,7 +165,7 @@ def test_sources_shows_failing_first_and_never_polled(tmp_path):
     cfg = load_config(write_config_dir(tmp_path, sources), env=SECRETS)
     rt = Runtime(cfg=cfg, store=Store.migrated(cfg.database_url))
     sync_sources(rt)
-    when = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
     with rt.store.session() as sess:
         broken = sess.get(SourceState, "b-broken")
         broken.last_fetch_at, broken.consecutive_failures, broken.failing_since = when, 3, when

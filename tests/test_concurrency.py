@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -59,7 +59,7 @@ def _seed(config_dir: Path, n: int) -> Store:
     store = Store.migrated(cfg.database_url)
     with store.session() as sess:
         sess.add(SourceState(id="local-forum", kind="web", name="本地论坛", url="https://bbs.example", tier=4))
-    start = datetime.now(timezone.utc) - timedelta(hours=2)
+    start = datetime.now(UTC) - timedelta(hours=2)
     for i, title in enumerate(_stories(n)):
         add_mention(store, title, title + "。", start + timedelta(minutes=2 * i), source="local-forum")
     return store

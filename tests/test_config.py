@@ -89,7 +89,8 @@ def test_every_problem_is_reported_in_one_run(tmp_path):
     cfg_dir = _copy_config(tmp_path)
     _edit(cfg_dir / "plan.yaml", "ack_minutes: 30", "ack_minutes: soon")
     _edit(cfg_dir / "plan.yaml", "risk_categories: [violence, bribery]", "risk_categories: [violence, bribes]")
-    _edit(cfg_dir / "plan.yaml", "escalate_to: [president]\n    repeat_minutes: 15", "escalate_to: [nobody]\n    repeat_minutes: 15")
+    _edit(cfg_dir / "plan.yaml", "escalate_to: [president]\n    repeat_minutes: 15",
+          "escalate_to: [nobody]\n    repeat_minutes: 15")
     _edit(cfg_dir / "channels.yaml", "${YUQING_SMTP_PASSWORD}", "hunter2")
     _edit(cfg_dir / "settings.yaml", '"0 8 * * mon"', '"0 8 * * monday-ish"')
     (cfg_dir / "sources.yaml").unlink()

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,7 @@ from .conftest import SECRETS
 from .test_analysis_pipeline import CLINIC_BODY, CLINIC_TITLE, VIOLENCE_BODY, VIOLENCE_TITLE, add_mention, add_sources
 
 YUQING = [sys.executable, "-m", "yuqing"]
-NOW = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 # wording the shipped model does not know: staff selling goods on live streams during work
 LIVESTREAM = ["江城一院护士上班时间在护士站直播带货", "主任医师在门诊直播卖保健品", "江城一院医生在诊室直播带货 患者排队无人看诊"]

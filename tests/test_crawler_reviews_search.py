@@ -78,11 +78,13 @@ def search_rss(query: str, base: str) -> bytes:
     """A news search's RSS answer: results for the full name only."""
     items = ""
     if query == "江城市第一人民医院":
-        items = (f"<item><title>江城市第一人民医院开展义诊</title><link>https://news.example.net/a/1?utm_source=rss</link>"
-                 f"<description>江城市第一人民医院组织专家走进社区。</description><pubDate>Sun, 22 Nov 2026 02:00:00 GMT</pubDate></item>"
-                 f"<item><title>海城市一院新大楼启用</title><link>https://news.example.net/a/2</link>"
-                 f"<description>海城市一院新门诊大楼启用。</description></item>")
-    return f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>搜索</title>{items}</channel></rss>'.encode()
+        items = ("<item><title>江城市第一人民医院开展义诊</title><link>https://news.example.net/a/1?utm_source=rss</link>"
+                 "<description>江城市第一人民医院组织专家走进社区。</description>"
+                 "<pubDate>Sun, 22 Nov 2026 02:00:00 GMT</pubDate></item>"
+                 "<item><title>海城市一院新大楼启用</title><link>https://news.example.net/a/2</link>"
+                 "<description>海城市一院新门诊大楼启用。</description></item>")
+    head = '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>搜索</title>'
+    return f"{head}{items}</channel></rss>".encode()
 
 
 def search_html(handler: Any) -> tuple[int, dict[str, str], bytes]:
@@ -149,7 +151,8 @@ def test_microdata_reviews_are_stored_with_rating_author_and_time(world):
     first = found[0]
     assert first.kind == "review" and first.rating == 5.0 and first.text == OLD_REVIEWS[0][3]
     assert first.published_at.isoformat() == "2026-11-22T12:10:00+00:00"
-    assert first.title == "江城市第一人民医院：" + OLD_REVIEWS[0][3][:24] + ("…" if len(OLD_REVIEWS[0][3]) > 24 else "") and first.matched_names == ["江城市第一人民医院"]
+    assert first.title == "江城市第一人民医院：" + OLD_REVIEWS[0][3][:24] + ("…" if len(OLD_REVIEWS[0][3]) > 24 else "")
+    assert first.matched_names == ["江城市第一人民医院"]
     assert first.url.startswith(world["srv"].base + "/reviews#review-")
 
 

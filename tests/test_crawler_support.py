@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from yuqing.store import Store
 from .conftest import REPO, SHARED
 
 CORPORA = SHARED / "corpora"
-NOW = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 FAST_CRAWL = {
     "user_agent": "yuqing-monitor/0.1 (test)",
     "contact": "it@hospital.example",

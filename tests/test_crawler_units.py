@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from parsel import Selector
@@ -64,7 +64,7 @@ def test_content_hash_ignores_width_case_and_whitespace():
 
 
 def test_short_texts_also_hash_author_and_time():
-    when = datetime(2026, 11, 21, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 21, tzinfo=UTC)
     assert content_hash("服务很好", "江城一院", "李先生", when) != content_hash("服务很好", "江城一院", "王阿姨", when)
     assert content_hash("服务很好", "江城一院", "李先生", when) == content_hash("服务很好", "江城一院", "李先生", when)
 

@@ -84,7 +84,8 @@ def serve_site(srv: LocalHTTPServer) -> None:
     ]))
     srv.serve("/list2.html", _list_page([("/news/ifeng-1.html#top", "第二页上又出现的同一篇报道")]).replace('rel="next"', ""))
     # A source the site has consented to (obey_robots: false) may read under /private/.
-    srv.serve("/private/consent-list.html", '<html><body><a href="/private/consent.html">经网站同意抓取的一篇新闻</a></body></html>')
+    srv.serve("/private/consent-list.html",
+              '<html><body><a href="/private/consent.html">经网站同意抓取的一篇新闻</a></body></html>')
     srv.serve("/private/consent.html", (NEWS / "cjn" / "1.html").read_bytes())
     # Broken sources: each list page fails in its own way.
     srv.serve("/private/list.html", _list_page([("/news/toutiao-5.html", "被禁止的列表页上的新闻")]))

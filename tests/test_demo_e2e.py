@@ -89,4 +89,5 @@ def test_digest_written_and_every_message_delivered(demo):
     page = digests[0].read_text(encoding="utf-8")
     assert "江城市第一人民医院" in page and "<script" not in page
     assert any(m.purpose == "digest" for m in demo["outbox"])
-    assert all(m.status == "sent" for m in demo["outbox"]), [(m.id, m.status, m.last_error) for m in demo["outbox"] if m.status != "sent"]
+    unsent = [(m.id, m.status, m.last_error) for m in demo["outbox"] if m.status != "sent"]
+    assert not unsent, unsent

@@ -8,8 +8,6 @@ from sqlalchemy import select
 
 from analysis.events import BASELINE_FLOOR, VELOCITY_HOURS, EventGrouper, MentionFacts
 from analysis.pipeline import analyze_new
-from yuqing.models import Event, Mention
-from yuqing.store import Store
 from tests.test_analysis_pipeline import (  # noqa: F401  (models is a fixture)
     CLINIC_BODY,
     CLINIC_TITLE,
@@ -29,6 +27,8 @@ from tests.test_analysis_pipeline import (  # noqa: F401  (models is a fixture)
     models,
     repost_copies,
 )
+from yuqing.models import Event, Mention
+from yuqing.store import Store
 
 # Same story as DEATH_*, rewritten by other outlets (not copies: no simhash match).
 BANNER_TITLE = "江城一院产妇死亡事件：家属拉横幅讨说法"

@@ -227,7 +227,7 @@ def test_the_shipped_model_was_built_from_the_current_training_files() -> None:
     """data/risk_model.npz records a hash of what it was trained on: it is not stale (scripts/train_risk.py
     rebuilds it; bench/bench_risk.py measures it)."""
     sys.path.insert(0, str(REPO / "scripts"))
-    import train_risk  # noqa: PLC0415 - a script, imported for its hash function
+    import train_risk
 
     if not shared_available():
         pytest.skip("needs ../shared/data/risk/headlines.jsonl to check what the model was built from")

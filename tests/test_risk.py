@@ -4,9 +4,7 @@ config terms, CLI, accuracy on tuned and unseen sets, speed."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,7 +13,6 @@ import pytest
 import yaml
 
 from analysis.risk import RiskAssessment, RiskTagger, load_lexicon
-from analysis.risk_cli import run_risk
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

@@ -61,7 +61,8 @@ def test_hospital_positives(model: SentimentModel, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("negated", "plain"),
-    [("医生一点都不负责", "医生很负责"), ("医生不专业", "医生很专业"), ("不推荐这家医院", "推荐这家医院"), ("服务不热情", "服务热情")],
+    [("医生一点都不负责", "医生很负责"), ("医生不专业", "医生很专业"), ("不推荐这家医院", "推荐这家医院"),
+     ("服务不热情", "服务热情")],
 )
 def test_negating_a_positive_lowers_the_score(model: SentimentModel, negated: str, plain: str) -> None:
     assert model.score(negated) < 0.5 < model.score(plain)

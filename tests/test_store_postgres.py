@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -36,7 +36,7 @@ def test_unmigrated_postgres_is_refused_then_migrated(pg_url):
 
 def test_round_trip_times_json_and_unique_keys(pg_url):
     store = Store.migrated(pg_url)
-    when = datetime(2026, 11, 23, 3, 4, 5, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 23, 3, 4, 5, tzinfo=UTC)
     with store.session() as sess:
         sess.add(SourceState(id="pg-src", kind="rss", name="源", url="http://127.0.0.1/rss", tier=2))
         mention = Mention(url="http://127.0.0.1/a", source_id="pg-src", title="江城一院", text="正文",

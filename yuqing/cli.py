@@ -186,7 +186,6 @@ def dispatch(c: Ctx) -> None:
     """Escalate overdue incidents, then send everything due in the outbox."""
     from yuqing.jobs import dispatch as run_dispatch
     from yuqing.jobs import escalate
-
     from yuqing.locks import StageBusy
 
     rt = c.runtime()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -16,14 +16,14 @@ class SystemClock:
     """The real wall clock."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class ManualClock:
     """A clock tests and the demo move by hand."""
 
     def __init__(self, start: datetime):
-        self._now = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+        self._now = start if start.tzinfo else start.replace(tzinfo=UTC)
 
     def now(self) -> datetime:
         return self._now
@@ -34,11 +34,11 @@ class ManualClock:
         return self._now
 
     def set(self, when: datetime) -> None:
-        self._now = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        self._now = when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def utc(dt: datetime | None) -> datetime | None:
     """Treat naive datetimes as UTC and convert aware ones to UTC."""
     if dt is None:
         return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)

@@ -160,7 +160,6 @@ def escalate(rt: Runtime) -> Any:
     """Escalate unacknowledged incidents and report sources that keep failing."""
     from alerts.escalation import check_escalations
     from alerts.operators import check_source_health
-
     from yuqing.locks import stage_lease
 
     with stage_lease(rt.store, "escalation", wait=30):

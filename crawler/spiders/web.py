@@ -3,7 +3,8 @@
 Article links are ``selectors.links`` when configured, else every link in the page body
 (outside nav/header/footer) whose text looks like a headline (at least
 ``MIN_HEADLINE_CHARS`` characters), within the source's own domains. Articles already stored
-are not fetched again, nor are those read before that did not name the hospital (crawler.seen). List pagination: ``selectors.next_page`` or rel="next", up to
+are not fetched again, nor are those read before that did not name the hospital (crawler.seen).
+List pagination: ``selectors.next_page`` or rel="next", up to
 ``max_pages``. Title, body, author and publish time come from the extractor; per-site
 ``selectors`` (title, body, author, published_at) override it only where configured.
 """

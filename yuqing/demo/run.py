@@ -16,10 +16,10 @@ import shutil
 import tempfile
 import textwrap
 import threading
-from dataclasses import dataclass
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ import click
 import yaml
 from sqlalchemy import func, select
 
-from alerts.plan import risk_name, level_label
+from alerts.plan import level_label, risk_name
 from yuqing import jobs, reports
 from yuqing.clock import ManualClock
 from yuqing.config import DEFAULT_CONFIG_DIR, level_rank, load_config
@@ -57,7 +57,7 @@ class SampleWeb:
         web = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 status, ctype, body = site.respond(self.path, web.phase, web.t0, web.base)
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
@@ -218,7 +218,7 @@ class DemoSession:
 def demo_session(workdir: Path) -> Iterator[DemoSession]:
     """Start the sample web and peers, write the demo config, open a fresh database."""
     workdir.mkdir(parents=True, exist_ok=True)
-    t0 = (datetime.now(timezone.utc) - timedelta(hours=9)).replace(minute=0, second=0, microsecond=0)
+    t0 = (datetime.now(UTC) - timedelta(hours=9)).replace(minute=0, second=0, microsecond=0)
     with ExitStack() as stack:
         stack.enter_context(_demo_env())
         web, smtp, wecom = _start_peers(stack, t0)

@@ -168,7 +168,7 @@ class WeComEndpoint:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 reply = endpoint.answer(self.path, self.rfile.read(length))
                 endpoint.replies.append(reply)
