@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,8 +52,9 @@ def why_unavailable() -> str | None:
 
 
 @contextmanager
-def postgres_url() -> Iterator[str]:
-    """YUQING_TEST_POSTGRES_URL if given, else a fresh local cluster for the duration."""
+def postgres_server() -> Iterator[str]:
+    """A URL to a database on a PostgreSQL server: YUQING_TEST_POSTGRES_URL if given, else a fresh local
+    cluster for the duration. Tests never use it directly: each gets its own database (fresh_database)."""
     given = os.environ.get("YUQING_TEST_POSTGRES_URL")
     if given:
         yield given
@@ -74,6 +76,32 @@ def postgres_url() -> Iterator[str]:
         subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
                        capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server for one test, dropped afterwards: with an external server
+    (YUQING_TEST_POSTGRES_URL) tests never see each other's rows, whatever order they run in."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(server_url)
+    name = f"yuqing_test_{uuid.uuid4().hex[:12]}"
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def postgres_url() -> Iterator[str]:
+    """A database of its own for the caller, on the given server or a fresh local cluster."""
+    with postgres_server() as server, fresh_database(server) as url:
+        yield url
 
 
 def _wait_ready(port: int, timeout: float = 30) -> None:

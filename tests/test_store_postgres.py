@@ -12,16 +12,35 @@ from alerts.outbox import enqueue
 from yuqing.models import Mention, MentionURL, OutboxMessage, SourceState
 from yuqing.store import NotMigrated, Store, make_engine, require_migrated
 
-from .postgres_support import postgres_url, why_unavailable
+from .postgres_support import fresh_database, postgres_server, why_unavailable
 
 
 @pytest.fixture(scope="module")
-def pg_url():
+def pg_server():
+    """One server for the module (a cluster takes seconds to start)."""
     reason = why_unavailable()
     if reason:
         pytest.skip(reason)
-    with postgres_url() as url:
+    with postgres_server() as url:
         yield url
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A database of the test's own: no test sees another's rows."""
+    with fresh_database(pg_server) as url:
+        yield url
+
+
+def test_each_test_gets_its_own_database(pg_server):
+    """Even against one external server (YUQING_TEST_POSTGRES_URL), two tests never share a database."""
+    with fresh_database(pg_server) as first, fresh_database(pg_server) as second:
+        assert first != second
+        Store.migrated(first).dispose()
+        engine = make_engine(second)
+        with pytest.raises(NotMigrated):
+            require_migrated(engine)  # the first test's schema is not in the second's database
+        engine.dispose()
 
 
 def test_unmigrated_postgres_is_refused_then_migrated(pg_url):
