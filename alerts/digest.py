@@ -244,9 +244,9 @@ def figures(data: DigestData) -> dict[str, Any]:
 
 def render_digest(data: DigestData) -> Rendered:
     """HTML page (self-contained, with the chart), plain text and the WeCom markdown summary."""
-    context = dict(d=data, f=figures(data), chart=Markup(daily_chart(data.days)),
-                   subject=f"【舆情周报】{data.hospital} {data.period_label}")
-    return Rendered(subject=context["subject"], text=render("digest.txt.j2", **context),
+    subject = f"【舆情周报】{data.hospital} {data.period_label}"
+    context = dict(d=data, f=figures(data), chart=Markup(daily_chart(data.days)), subject=subject)
+    return Rendered(subject=subject, text=render("digest.txt.j2", **context),
                     html=render("digest.html.j2", **context), markdown=render("digest.md.j2", **context))
 
 

@@ -95,7 +95,7 @@ def _escalate(sess: Session, cfg: AppConfig, incident: Incident, rule: LevelRule
 def check_escalations(store: Store, cfg: AppConfig, clock: Clock) -> list[Escalation]:
     """Escalate every open incident whose acknowledgement deadline (or next round) has passed."""
     now = clock.now()
-    rules = {rule.level: rule for rule in cfg.plan.levels}
+    rules: dict[str, LevelRule] = {rule.level: rule for rule in cfg.plan.levels}
     done: list[Escalation] = []
     with store.session() as sess:
         due = sess.scalars(select(Incident).where(

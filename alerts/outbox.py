@@ -162,7 +162,8 @@ def _claim(store: Store, message_id: int, now: datetime, policy: RetryPolicy) ->
                    OutboxMessage.next_attempt_at <= now)
             .values(next_attempt_at=now + timedelta(seconds=policy.lease_seconds))
             .execution_options(synchronize_session=False))
-        if result.rowcount != 1:
+        # Session.execute() is typed as Result, but an UPDATE returns a CursorResult, which has rowcount
+        if result.rowcount != 1:  # type: ignore[attr-defined]
             return None
         row = sess.get(OutboxMessage, message_id)
         assert row is not None

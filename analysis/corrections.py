@@ -52,7 +52,8 @@ class CorrectionResult:
 
     def __str__(self) -> str:
         def show(d: dict[str, object]) -> str:
-            cats = "、".join(map(str, d.get("categories") or [])) or "—"
+            listed = d.get("categories")
+            cats = "、".join(map(str, listed if isinstance(listed, list) else [])) or "—"
             return (f"{'危机' if d.get('crisis') else '非危机'}，{'负面' if d.get('negative') else '非负面'}，"
                     f"类别 {cats}{'' if d.get('about_us', True) else '，不是本院'}")
         return f"提及 {self.mention_id} 已更正（更正 {self.correction_id}）：{show(self.before)} → {show(self.after)}"

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, case, func, null, or_, select
+from sqlalchemy import ColumnElement, Null, and_, case, func, null, or_, select
 from sqlalchemy.orm import Session
 
 from analysis.simhash import MAX_DISTANCE, SimhashIndex, to_unsigned
@@ -222,7 +222,8 @@ class EventGrouper:
     def profile(self, facts: MentionFacts) -> _Profile:
         """A mention's keyword vector (keyword weights plus SUBWORD_WEIGHT × those of the words inside them)."""
         vec: dict[str, float] = {}
-        clues, particulars = [], set()
+        clues: list[frozenset[str]] = []
+        particulars: set[str] = set()
         for word in facts.keywords:
             info = self._word(word)
             for term, weight in info.terms:
@@ -437,7 +438,7 @@ class Reach:
         """A source's configured tier; one not in config counts as a forum (4)."""
         return self.tiers.get(source_id, UNKNOWN_TIER)
 
-    def owner(self) -> ColumnElement[str | None]:
+    def owner(self) -> ColumnElement[str | None] | Null:
         """SQL: the outlet whose own page a MentionURL is, or NULL."""
         whens = []
         for o in self.outlets:
@@ -502,6 +503,7 @@ def _read_counts(sess: Session, ids: list[int], cutoff: datetime, out: dict[int,
             .where(Mention.event_id.in_(chunk)).group_by(Mention.event_id)
         )
         for event_id, n, neg, crisis, reposts, recent, first, last in rows:
+            assert event_id is not None  # WHERE event_id IN (...)
             m = out[event_id]
             m.mentions, m.negative, m.crisis, m.reposts, m.recent = n, neg or 0, crisis or 0, reposts, recent or 0
             m.first, m.last = first, last
@@ -516,17 +518,20 @@ def _read_sources(sess: Session, ids: list[int], reach: Reach, out: dict[int, _M
                 select(Mention.event_id, owner).join(MentionURL, MentionURL.mention_id == Mention.id)
                 .where(Mention.event_id.in_(chunk)).distinct()  # not GROUP BY: PostgreSQL would not match its binds
             ):
+                assert event_id is not None  # WHERE event_id IN (...)
                 if outlet is not None:
                     out[event_id].sources.add(outlet)
         for event_id, source_id in sess.execute(
             select(Mention.event_id, Mention.source_id).where(Mention.event_id.in_(chunk)).distinct()
         ):
+            assert event_id is not None  # WHERE event_id IN (...)
             out[event_id].sources.add(source_id)
         for event_id, source_id, urls in sess.execute(
             select(Mention.event_id, MentionURL.source_id, func.count(MentionURL.id))
             .join(MentionURL, MentionURL.mention_id == Mention.id)
             .where(Mention.event_id.in_(chunk)).group_by(Mention.event_id, MentionURL.source_id)
         ):
+            assert event_id is not None  # WHERE event_id IN (...)
             out[event_id].sources.add(source_id)
             out[event_id].urls += urls
         for event_id, with_urls in sess.execute(
@@ -534,6 +539,7 @@ def _read_sources(sess: Session, ids: list[int], reach: Reach, out: dict[int, _M
             .join(MentionURL, MentionURL.mention_id == Mention.id)
             .where(Mention.event_id.in_(chunk)).group_by(Mention.event_id)
         ):
+            assert event_id is not None  # WHERE event_id IN (...)
             out[event_id].mentions_with_urls = with_urls
 
 
@@ -546,12 +552,14 @@ def _headlines(sess: Session, ids: list[int], reach: Reach) -> dict[int, str]:
             select(Mention.event_id, root, func.count(Mention.id))
             .where(Mention.event_id.in_(chunk)).group_by(Mention.event_id, root)
         ):
+            assert event_id is not None  # WHERE event_id IN (...)
             carried.setdefault(event_id, {})[story] = copies
         for event_id, story, urls, with_urls in sess.execute(
             select(Mention.event_id, root, func.count(MentionURL.id), func.count(func.distinct(MentionURL.mention_id)))
             .join(MentionURL, MentionURL.mention_id == Mention.id)
             .where(Mention.event_id.in_(chunk)).group_by(Mention.event_id, root)
         ):
+            assert event_id is not None  # WHERE event_id IN (...)
             carried[event_id][story] += urls - with_urls  # extra URLs of exact copies
     finalists: dict[int, int] = {}  # story (first copy's mention id) → event
     for event_id, stories in carried.items():

@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,12 +87,12 @@ class Combiner:
                 "negative_threshold": round(self.negative_threshold, 4)}
 
     @classmethod
-    def from_meta(cls, meta: dict[str, object]) -> Combiner:
-        feats = tuple(str(f) for f in meta["features"])  # type: ignore[union-attr]
+    def from_meta(cls, meta: Mapping[str, Any]) -> Combiner:
+        feats = tuple(str(f) for f in meta["features"])
         if feats != COMBINER_FEATURES:
             raise ValueError(f"combiner features {feats} are not {COMBINER_FEATURES}")
-        return cls(tuple(float(c) for c in meta["coef"]), float(meta["intercept"]),  # type: ignore[union-attr,arg-type]
-                   float(meta["crisis_threshold"]), float(meta["negative_threshold"]), feats)  # type: ignore[arg-type]
+        return cls(tuple(float(c) for c in meta["coef"]), float(meta["intercept"]),
+                   float(meta["crisis_threshold"]), float(meta["negative_threshold"]), feats)
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ def _recarried_events(sess: Session) -> set[int]:
         .where(MentionURL.seen_at >= last_run, Mention.analyzed_at.is_not(None), Mention.event_id.is_not(None))
         .distinct()
     )
-    return set(rows)
+    return {event_id for event_id in rows if event_id is not None}  # none are: the WHERE leaves them out
 
 
 def _read_batch(sess: Session, after_id: int, limit: int) -> list[_Pending]:
@@ -194,13 +194,14 @@ def _place_all(
     return placements, opened
 
 
-def _open_events(sess: Session, opened: Sequence[EventState], now: datetime) -> None:
-    """Insert rows for newly opened events and give their states the new ids."""
+def _open_events(sess: Session, opened: Sequence[EventState], now: datetime) -> list[int]:
+    """Insert rows for newly opened events and give their states the new ids; returns the ids."""
     rows = [Event(first_seen=s.first_seen, last_seen=s.last_seen, updated_at=now) for s in opened]
     sess.add_all(rows)
     sess.flush()
     for state, row in zip(opened, rows):
         state.event_id = row.id
+    return [row.id for row in rows]
 
 
 def _write_mentions(
@@ -274,14 +275,17 @@ def analyze_new(
             with _timed(report, "grouping"):
                 placements, opened = _place_all(rows, batch, grouper)
             with _timed(report, "write"):
-                _open_events(sess, opened, now)
+                opened_now = _open_events(sess, opened, now)
                 _write_mentions(sess, rows, batch, placements, now)
-                states = {p.state.event_id: p.state for p in placements.values()}
+                states: dict[int, EventState] = {}
+                for p in placements.values():
+                    assert p.state.event_id is not None  # placed in a stored event or one _open_events just inserted
+                    states[p.state.event_id] = p.state
                 if recarried:
                     states.update(_states_of(sess, grouper, recarried - set(states)))
                 refresh_events(sess, states, now, reach, baseline)
         recarried = set()
-        opened_ids.update(s.event_id for s in opened)
+        opened_ids.update(opened_now)
         touched_ids.update(states)
         if not rows:
             break

@@ -23,11 +23,12 @@ import yaml
 from yuqing.risk_categories import RISK_CATEGORIES
 
 try:  # the regex parser, to find each pattern's literal prefixes for a prefilter
+    # typeshed has no stubs for re's private submodules, which exist from Python 3.11 on
     from re import _constants as _sre_c  # type: ignore[attr-defined]
-    from re import _parser as _sre_p
+    from re import _parser as _sre_p  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - older layouts
-    import sre_constants as _sre_c  # type: ignore[no-redef]
-    import sre_parse as _sre_p  # type: ignore[no-redef]
+    import sre_constants as _sre_c
+    import sre_parse as _sre_p
 
 log = logging.getLogger(__name__)
 

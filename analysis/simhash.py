@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, overload
 
 import numpy as np
 
@@ -159,6 +159,14 @@ def to_signed(value: int | None) -> int | None:
     if value is None:
         return None
     return value - (1 << 64) if value & _SIGN else value
+
+
+@overload
+def to_unsigned(value: int) -> int: ...
+@overload
+def to_unsigned(value: None) -> None: ...
+@overload
+def to_unsigned(value: int | None) -> int | None: ...
 
 
 def to_unsigned(value: int | None) -> int | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -317,10 +318,10 @@ def best_subtree(blocks: list[Block]) -> tuple[etree._Element | None, float]:
     if not mass:
         return None, 0.0
     total = max(mass.values())  # the root holds all content
-    best = max(net, key=net.get)
+    best = max(net, key=net.__getitem__)
     while True:
         kids = [child for child in best if child in mass]
-        top = max(kids, key=mass.get) if kids else None
+        top = max(kids, key=mass.__getitem__) if kids else None
         if top is None or mass[top] < TIGHTEN * mass.get(best, 0.0):
             return best, mass.get(best, 0.0) / total
         best = top
@@ -445,7 +446,7 @@ def page_headings(root: etree._Element) -> list[str]:
     return [t for t in found if _TITLE_MIN <= len(t) <= _TITLE_MAX]
 
 
-def clean_title_tag(title: str, headings: list[str] = ()) -> str:
+def clean_title_tag(title: str, headings: Sequence[str] = ()) -> str:
     """'文章标题_频道_新浪网' -> '文章标题': a part matching a heading, else the longest part."""
     parts = [p.strip() for p in _TITLE_SEP.split(title) if p.strip()]
     if not parts:
@@ -663,14 +664,18 @@ def _take_names(text: str) -> list[str]:
     names: list[str] = []
     pos = 0
     while len(names) < 8:
-        pos = _NAME_SEP.match(text, pos).end()
+        sep = _NAME_SEP.match(text, pos)
+        assert sep is not None  # it matches the empty string too
+        pos = sep.end()
         name, more = _name_token(text, pos, not names)
         if name is None:
             break
         names.append(name)
         if not more:
             break
-        pos = _NAME_RE.match(text, pos).end()
+        token = _NAME_RE.match(text, pos)
+        assert token is not None  # _name_token found the name here
+        pos = token.end()
     return names
 
 

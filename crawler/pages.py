@@ -120,7 +120,7 @@ def parse_time(value: str | None, tz: str) -> datetime | None:
             return None
         parts = [int(p) if p else 0 for p in match.groups()]
         try:
-            when = datetime(*parts[:3], parts[3], parts[4], parts[5])
+            when = datetime(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5])
         except ValueError:
             return None
     return to_utc(when, tz)

@@ -62,6 +62,13 @@ class _Pipeline:
     def count(self, key: str) -> None:
         self.crawler.stats.inc_value(STAT.format(key))
 
+    def store(self) -> Store:
+        """The run's Store; a crawl without one cannot dedup or store."""
+        store = store_of(self.crawler)
+        if store is None:
+            raise RuntimeError("no store configured: set YUQING_STORE or YUQING_STORE_URL in the crawl settings")
+        return store
+
 
 class NormalizePipeline(_Pipeline):
     """Whitespace folded, times in UTC, and no mojibake ever reaches the store."""
@@ -123,8 +130,7 @@ class DedupPipeline(_Pipeline):
         item.canonical_url = canonical_url(item.url, keep_fragment=item.kind == "review")
         item.url_key = url_key(item.canonical_url)
         item.content_hash = content_hash(item.text, item.title, item.author, item.published_at)
-        store = store_of(self.crawler)
-        with store.session() as sess:
+        with self.store().session() as sess:
             if sess.scalar(select(MentionURL.id).where(MentionURL.url_key == item.url_key)) is not None:
                 self.count("duplicates")
                 raise DropItem(f"already stored: {item.canonical_url}")
@@ -138,9 +144,8 @@ class StorePipeline(_Pipeline):
     """One short transaction per item: a new mention, or a new URL on the mention it copies."""
 
     def process_item(self, item: MentionItem) -> MentionItem:
-        store = store_of(self.crawler)
         try:
-            with store.session() as sess:
+            with self.store().session() as sess:
                 self._write(sess, item)
         except IntegrityError:
             # Another crawl stored the same URL between our check and our insert.

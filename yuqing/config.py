@@ -54,22 +54,22 @@ def level_rank(level: str) -> int:
 
 
 class Schedules(_Model):
-    analysis_minutes: int = Field(5, ge=1, description="How often new mentions are analysed.")
-    dispatch_seconds: int = Field(30, ge=5, description="How often the outbox is flushed.")
-    escalation_minutes: int = Field(1, ge=1, description="How often ack deadlines are checked.")
-    digest_cron: str = Field("0 8 * * mon", description="Weekly digest, crontab syntax.")
+    analysis_minutes: int = Field(default=5, ge=1, description="How often new mentions are analysed.")
+    dispatch_seconds: int = Field(default=30, ge=5, description="How often the outbox is flushed.")
+    escalation_minutes: int = Field(default=1, ge=1, description="How often ack deadlines are checked.")
+    digest_cron: str = Field(default="0 8 * * mon", description="Weekly digest, crontab syntax.")
 
 
 class CrawlSettings(_Model):
     user_agent: str = "yuqing-monitor/0.1 (+hospital public-opinion monitor)"
-    contact: str = Field("", description="E-mail or URL site owners can reach you at.")
+    contact: str = Field(default="", description="E-mail or URL site owners can reach you at.")
     obey_robots: bool = True
-    timeout_seconds: int = Field(30, ge=1)
-    max_page_bytes: int = Field(5 * 1024 * 1024, ge=10_000)
-    per_domain_concurrency: int = Field(2, ge=1)
-    download_delay_seconds: float = Field(1.0, ge=0)
+    timeout_seconds: int = Field(default=30, ge=1)
+    max_page_bytes: int = Field(default=5 * 1024 * 1024, ge=10_000)
+    per_domain_concurrency: int = Field(default=2, ge=1)
+    download_delay_seconds: float = Field(default=1.0, ge=0)
     source_failure_alert_minutes: int = Field(
-        360, ge=1, description="Alert the operators when a source has failed this long."
+        default=360, ge=1, description="Alert the operators when a source has failed this long."
     )
 
 
@@ -194,6 +194,11 @@ class Sources(_Model):
 # --- plan.yaml -------------------------------------------------------------------
 
 
+def _both_channels() -> list[Literal["email", "wecom"]]:
+    """A level's default channels: e-mail and WeCom."""
+    return ["email", "wecom"]
+
+
 class LevelRule(_Model):
     """When an event reaches this level: any one of the thresholds that is set suffices."""
 
@@ -206,7 +211,7 @@ class LevelRule(_Model):
     risk_categories: list[str] = Field(default_factory=list)
     require_crisis: bool = Field(True, description="Only events with at least one crisis mention.")
     notify: list[str] = Field(description="Recipient or group ids.")
-    channels: list[Literal["email", "wecom"]] = Field(default_factory=lambda: ["email", "wecom"])
+    channels: list[Literal["email", "wecom"]] = Field(default_factory=_both_channels)
     ack_minutes: int = Field(ge=1, description="Acknowledgement deadline.")
     escalate_to: list[str] = Field(default_factory=list, description="Told when nobody acknowledges.")
     repeat_minutes: int = Field(30, ge=1, description="Gap between escalation rounds.")
@@ -355,8 +360,8 @@ def _literal_secrets(node: Any, where: str, problems: list[str]) -> Any:
                 problems.append(f"{path}: secrets must come from the environment, write ${{SOME_VAR}} "
                                 f"(the value written here is not shown)")
                 out[k] = ""
-            elif isinstance(v, str) and URL_SECRET.search(v):
-                problems.append(f"{path}: the URL carries a secret ({URL_SECRET.search(v).group(1)}=…); keep only the "
+            elif isinstance(v, str) and (secret := URL_SECRET.search(v)):
+                problems.append(f"{path}: the URL carries a secret ({secret.group(1)}=…); keep only the "
                                 f"endpoint here and write the key as key: ${{SOME_VAR}} (the value is not shown)")
                 out[k] = URL_SECRET.split(v, maxsplit=1)[0]
             else:
@@ -514,7 +519,8 @@ def load_config(config_dir: Path | str | None = None, env: dict[str, str] | None
             problems.append(f"{directory / f'{name}.yaml'}: missing; {why} (`yuqing init DIR` writes a commented one)")
     parsed: dict[str, Any] = {}
     raws: dict[str, dict[str, Any]] = {}
-    models = {"settings": Settings, "hospital": Hospital, "sources": Sources, "plan": Plan, "channels": Channels}
+    models: dict[str, type[BaseModel]] = {
+        "settings": Settings, "hospital": Hospital, "sources": Sources, "plan": Plan, "channels": Channels}
     for name in CONFIG_FILES:
         path = directory / f"{name}.yaml"
         if not path.exists() and name in REQUIRED_FILES:

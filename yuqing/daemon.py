@@ -122,7 +122,7 @@ def _install_signal_handlers(stop: threading.Event) -> dict[int, Any]:
     """SIGTERM and SIGINT set the stop event (only possible from the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    previous = {}
+    previous: dict[int, Any] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, lambda signum, _frame: stop.set())
     return previous

@@ -50,6 +50,13 @@ def default_domains(source: Source) -> list[str]:
     return [(urlsplit(source.url.replace("{query}", "q").replace("{page}", "1")).hostname or "").lower()]
 
 
+def request_of(response: Response) -> Request:
+    """The request a response answers; Scrapy sets it on every response a callback receives."""
+    if response.request is None:
+        raise ValueError(f"response without its request: {response.url}")
+    return response.request
+
+
 class SourceSpider(scrapy.Spider):
     """One configured source; subclasses say which requests to start with and how to parse."""
 
@@ -137,7 +144,7 @@ class SourceSpider(scrapy.Spider):
         self.count("pages")
         reason = binary_reason(response)
         if reason:
-            self.fault(response.request, reason)
+            self.fault(request_of(response), reason)
             return False
         return True
 
@@ -160,7 +167,7 @@ class SourceSpider(scrapy.Spider):
 def describe_failure(failure: Failure, request: Request) -> str:
     """A fault in an operator's words: what went wrong, not a traceback."""
     value = failure.value
-    if failure.check(HttpError):
+    if isinstance(value, HttpError):
         return f"HTTP {value.response.status}"
     if failure.check(OffDomainRedirect):
         return f"redirect off-domain to {urlsplit(str(value).rsplit(' ', 1)[-1]).hostname}"

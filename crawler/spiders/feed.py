@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from crawler.feeds import FeedEntry, NotAFeed, parse_feed
 from crawler.items import MentionItem
 from crawler.pages import declared_charset, header
-from crawler.spiders.base import SourceSpider
+from crawler.spiders.base import SourceSpider, request_of
 
 #: An entry whose text (HTML stripped) is shorter than this is a summary, not the article.
 SUMMARY_CHARS = 200
@@ -67,7 +67,7 @@ class FeedSpider(SourceSpider):
         try:
             entries = parse_feed(response.body, header(response, "Content-Type"))
         except NotAFeed as err:
-            self.fault(response.request, f"not a readable feed: {err}")
+            self.fault(request_of(response), f"not a readable feed: {err}")
             return
         self.entry_succeeded()
         self.remember["etag"] = header(response, "ETag") or None

@@ -23,7 +23,7 @@ from scrapy.http import Request, Response
 from crawler.feeds import NotAFeed, looks_like_feed, parse_feed
 from crawler.mention_filter import fold
 from crawler.pages import header, next_link, node_text, page_selector, select, select_text
-from crawler.spiders.base import SourceSpider
+from crawler.spiders.base import SourceSpider, request_of
 
 #: A block of text longer than this is a page section, not one result's snippet.
 MAX_SNIPPET_CHARS = 600
@@ -57,7 +57,7 @@ class SearchSpider(SourceSpider):
         try:
             results = list(self.results(response))
         except NotAFeed as err:
-            self.fault(response.request, f"not a readable results feed: {err}")
+            self.fault(request_of(response), f"not a readable results feed: {err}")
             return
         if response.meta.get("entry"):
             self.entry_succeeded()

@@ -203,10 +203,17 @@ def _demo_env() -> Iterator[None]:
 
 
 @dataclass
+class DemoRuntime(Runtime):
+    """The demo's runtime: its clock is moved by hand."""
+
+    clock: ManualClock
+
+
+@dataclass
 class DemoSession:
     """The running demo: its runtime and the local peers, for the story and for tests."""
 
-    rt: Runtime
+    rt: DemoRuntime
     web: SampleWeb
     smtp: Any
     wecom: Any
@@ -224,7 +231,7 @@ def demo_session(workdir: Path) -> Iterator[DemoSession]:
         web, smtp, wecom = _start_peers(stack, t0)
         cfg_dir = write_demo_config(workdir, web.base, smtp.port, wecom.url)
         cfg = load_config(cfg_dir)
-        rt = Runtime(cfg=cfg, store=Store.migrated(cfg.database_url), clock=ManualClock(t0))
+        rt = DemoRuntime(cfg=cfg, store=Store.migrated(cfg.database_url), clock=ManualClock(t0))
         wecom.clock = rt.clock  # the endpoint's per-minute window runs on demo time too
         stack.callback(rt.store.dispose)
         yield DemoSession(rt, web, smtp, wecom, workdir, t0)
@@ -262,7 +269,7 @@ def _intro(rt: Runtime, web: SampleWeb, smtp: Any, wecom: Any, workdir: Path) ->
     click.echo("  plan levels  " + "; ".join(f"{r.level} ack within {r.ack_minutes} min" for r in rt.cfg.plan.levels))
 
 
-def _run_phase(rt: Runtime, web: SampleWeb, narrator: Narrator, phase: int, when: datetime, caption: str) -> None:
+def _run_phase(rt: DemoRuntime, web: SampleWeb, narrator: Narrator, phase: int, when: datetime, caption: str) -> None:
     web.phase = phase
     rt.clock.set(when)
     narrator.heading(f"{when.astimezone(narrator.tz):%H:%M}  {caption}")
@@ -301,19 +308,20 @@ def _open_incidents(rt: Runtime) -> list[Incident]:
     return sorted(found, key=lambda i: (level_rank(i.level), i.id), reverse=True)
 
 
-def _morning_ack(rt: Runtime, narrator: Narrator) -> None:
+def _morning_ack(rt: DemoRuntime, narrator: Narrator) -> None:
     """A minor complaint in the morning is acknowledged at once, so it stops escalating."""
     for inc in _open_incidents(rt):
         rt.clock.advance(minutes=5)
         _acknowledge(rt, narrator, inc, note="已转门诊部核实处理")
 
 
-def _escalation_and_ack(rt: Runtime, narrator: Narrator) -> None:
+def _escalation_and_ack(rt: DemoRuntime, narrator: Narrator) -> None:
     """Nobody acknowledges the crisis in time: the plan escalates; then the duty officer answers."""
     open_now = _open_incidents(rt)
     if not open_now:
         return
     inc = open_now[0]
+    assert inc.ack_deadline is not None  # an open incident always has one
     late = max(rt.clock.now(), inc.ack_deadline) + timedelta(minutes=1)
     rt.clock.set(late)
     narrator.heading(f"{late.astimezone(narrator.tz):%H:%M}  Nobody acknowledged incident {inc.id} "
@@ -328,7 +336,7 @@ def _escalation_and_ack(rt: Runtime, narrator: Narrator) -> None:
     click.echo(reports.incident_detail(rt, inc.id))
 
 
-def _digest(rt: Runtime, narrator: Narrator, workdir: Path) -> None:
+def _digest(rt: DemoRuntime, narrator: Narrator, workdir: Path) -> None:
     rt.clock.advance(minutes=30)
     narrator.heading("The weekly digest for Monday's meeting")
     run = jobs.digest(rt, period_end=rt.clock.now())

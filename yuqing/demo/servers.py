@@ -48,7 +48,7 @@ class _Collector:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         raw = envelope.original_content or envelope.content
         data = raw if isinstance(raw, bytes) else raw.encode("utf-8")
-        self.sink.append(message_from_bytes(data, policy=email.policy.default))  # type: ignore[arg-type]
+        self.sink.append(message_from_bytes(data, policy=email.policy.default))
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted for delivery"
 
