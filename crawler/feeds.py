@@ -69,9 +69,14 @@ def parse_feed(body: bytes, content_type: str = "") -> list[FeedEntry]:
         if not parsed.get("version") or parsed.get("bozo"):
             raise NotAFeed(str(problem))
         return []
+    entries = [entry for raw in parsed.entries if (entry := _entry(raw)) is not None]
     if parsed.get("bozo"):
-        log.info("feed parsed despite a problem: %s", parsed.get("bozo_exception"))
-    return [entry for raw in parsed.entries if (entry := _entry(raw)) is not None]
+        problem = parsed.get("bozo_exception") or "not well-formed"
+        if not entries:  # feedparser gives up on a broken feed but still returns an empty entry or two
+            raise NotAFeed(f"not well-formed, and no entry with a link could be read: {problem}")
+        log.warning("feed read despite a problem (%d entr%s kept): %s", len(entries),
+                    "y" if len(entries) == 1 else "ies", problem)
+    return entries
 
 
 def _entry(raw: Any) -> FeedEntry | None:

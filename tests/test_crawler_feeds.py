@@ -56,7 +56,11 @@ BROKEN = {
     "feed-slow": ("/slow.xml", "timed out"),
     "feed-html": ("/not-a-feed.xml", "not a readable feed"),
     "feed-photo": ("/photo.xml", "binary content"),
+    # cut off mid-item: feedparser flags it and returns one entry with no link; a failure, not a healthy poll
+    "feed-truncated": ("/truncated.xml", "not well-formed"),
 }
+TRUNCATED = '<?xml version="1.0"?><rss version="2.0"><channel><title>江城日报</title><item><title>江城一院 &nbsp; 新'
+
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +79,7 @@ def polled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, di
     srv.routes["/slow.xml"] = _slow
     srv.serve("/not-a-feed.xml", "<html><body><p>维护中</p></body></html>", "text/html; charset=utf-8")
     srv.serve("/photo.xml", b"\x89PNG\r\n\x1a\n" + bytes(500), "image/png")
+    srv.serve("/truncated.xml", TRUNCATED, "application/rss+xml")
     sources = [source("meituan", "rss", srv.base + "/meituan.xml"),
                source("ruanyifeng-rss", "rss", srv.base + "/ruanyifeng.xml"),
                source("ruanyifeng-atom", "rss", srv.base + "/ruanyifeng.atom"),
