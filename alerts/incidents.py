@@ -52,6 +52,14 @@ class IncidentChange:
     reason: str
     messages: int
 
+    def __str__(self) -> str:
+        """One line for the CLI: 事件 3 已升级 Ⅳ级（一般） → Ⅲ级（较大）：why（4 条消息已排队）."""
+        words = {"opened": "已开启", "raised": "已升级", "reopened": "已重开", "false_alarm": "已作为误报关闭（历史保留）"}
+        levels = (f"{level_label(self.from_level)} → {level_label(self.to_level)}" if self.action == "raised"
+                  and self.from_level else level_label(self.to_level))
+        return (f"事件 {self.incident_id} {words.get(self.action, self.action)} {levels}：{self.reason}"
+                f"（{self.messages} 条消息已排队）")
+
 
 @dataclass(frozen=True)
 class ActionResult:

@@ -143,7 +143,9 @@ def crawl_sources(cfg: AppConfig, source_ids: list[str] | None = None, store_url
         settings["YUQING_CLOCK"] = Shared(clock or SystemClock())
         crawlers = _run(cfg, settings, runnable, snapshots(store, runnable))
         report.runs.extend(_source_run(src, crawler) for src, crawler in crawlers)
-    log.info("crawl finished:\n%s", report)
+    failed = sum(r.outcome == "failed" for r in report.runs)
+    log.info("crawl finished: %d source(s), %d failed", len(report.runs), failed)
+    log.debug("crawl report:\n%s", report)
     return report
 
 

@@ -45,7 +45,7 @@ def seeded(config_dir: Path) -> Path:
     analysed = _yuqing(config_dir, "analyze")
     assert analysed.returncode == 0, analysed.stderr
     assert "analysed 1 mention(s): 1 negative, 1 crisis" in analysed.stdout
-    assert "opened" in analysed.stdout
+    assert "事件 1 已开启 Ⅲ级（较大）：风险类别：暴力事件" in analysed.stdout and "IncidentChange(" not in analysed.stdout
     return config_dir
 
 
@@ -120,3 +120,30 @@ def test_a_bad_digest_schedule_fails_check_config_but_not_the_alerts(seeded: Pat
     tick = _yuqing(seeded, "tick")  # still analyses, escalates and dispatches; only the digest is off
     assert "digest_cron" in tick.stderr and "alerts go on" in tick.stderr
     assert "job analyze failed" not in tick.stderr and "job dispatch failed" not in tick.stderr
+
+
+def test_crawl_prints_one_line_per_problem_honours_quiet_and_fails_when_a_source_fails(tmp_path: Path,
+                                                                                        http_server) -> None:
+    """No Scrapy banner, debug dumps or tracebacks; -q leaves warnings only; exit 1 when a source failed."""
+    from .conftest import write_config_dir
+
+    http_server.serve("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
+    http_server.serve("/feed.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>江城日报</title>'
+                      '<item><title>江城市第一人民医院开展义诊</title><link>http://127.0.0.1/a/1</link>'
+                      '<description>江城市第一人民医院组织专家义诊。</description></item></channel></rss>',
+                      "application/rss+xml")
+    sources = [{"id": "daily", "kind": "rss", "name": "江城日报", "url": http_server.base + "/feed.xml", "tier": 3},
+               {"id": "dead", "kind": "rss", "name": "停刊的报纸", "url": "http://127.0.0.1:9/feed.xml", "tier": 3}]
+    config_dir = write_config_dir(tmp_path, sources=sources)
+    assert _yuqing(config_dir, "migrate").returncode == 0
+    crawled = _yuqing(config_dir, "crawl")
+    assert crawled.returncode == 1, crawled.stderr
+    assert "daily" in crawled.stdout and "ok" in crawled.stdout and "failed" in crawled.stdout
+    assert "1 of 2 source(s) failed: dead" in crawled.stderr
+    assert "source dead: DownloadConnectionRefusedError" in crawled.stderr
+    for noise in ("Traceback", "DEBUG", "Overridden settings", "Versions:", "Gave up retrying"):
+        assert noise not in crawled.stderr, noise
+    quiet = _yuqing(config_dir, "-q", "crawl", "dead")
+    assert quiet.returncode == 1 and " INFO " not in quiet.stderr and "source dead:" in quiet.stderr
+    good = _yuqing(config_dir, "-q", "crawl", "daily")
+    assert good.returncode == 0, good.stderr

@@ -15,12 +15,39 @@ from yuqing.config import ConfigError, load_config
 log = logging.getLogger("yuqing")
 
 
+class _QuietThirdParty(logging.Filter):
+    """Scrapy prints its banner and settings at INFO and a traceback for every refused connection; the
+    operator needs one line per problem (each source's own line says which failed and why). -v shows
+    Scrapy's INFO lines, -vv its debug lines and tracebacks."""
+
+    def __init__(self, verbose: int) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(("scrapy", "twisted")):
+            return True
+        if (record.levelno < logging.WARNING or record.name in _SAID_BY_THE_SOURCE) and self.verbose < 1:
+            return False
+        if self.verbose < 2:
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+# download failures the source's own line already reports ("source X: ConnectionRefused … (url)")
+_SAID_BY_THE_SOURCE = frozenset({"scrapy.downloadermiddlewares.retry", "scrapy.downloadermiddlewares.robotstxt"})
+
+
 def _setup_logging(verbose: int, quiet: bool) -> None:
-    """Log lines to stderr so stdout stays clean for JSON contracts."""
+    """Log lines to stderr so stdout stays clean for JSON contracts; -q: warnings and errors only, -v:
+    more detail, -vv: debug with tracebacks. The handler's level holds whatever Scrapy does to its loggers."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
+        handler.addFilter(_QuietThirdParty(verbose))
     for noisy in ("scrapy", "jieba", "apscheduler.executors", "twisted", "alembic"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbose < 1 else level)
 
 
 class Ctx:
@@ -155,7 +182,14 @@ def crawl(c: Ctx, source_ids: tuple[str, ...], due: bool) -> None:
         click.echo("no sources to crawl")
         return
     report = crawl_sources(rt.cfg, ids, store_url=rt.store.url)
-    click.echo(str(report))
+    from yuqing.reports import strip_controls
+
+    click.echo(strip_controls(str(report)))
+    failed = [r.source_id for r in report.runs if r.outcome == "failed"]
+    if failed:
+        click.echo(f"{len(failed)} of {len(report.runs)} source(s) failed: {', '.join(failed)} "
+                   "(yuqing sources shows their health)", err=True)
+        sys.exit(1)
 
 
 @main.command()
@@ -340,8 +374,7 @@ def mentions_correct(c: Ctx, mention_id: int, verdict: str | None, category: str
         raise click.ClickException(str(err)) from None
     click.echo(str(result))
     for change in changes:
-        click.echo(str(change) if change.action != "false_alarm"
-                   else f"事件 {change.incident_id} 已作为误报关闭（历史保留），{change.messages} 条撤销通知已排队")
+        click.echo(str(change))
     click.echo("运行 yuqing retrain 把更正纳入模型（守护进程下次分析时自动载入）")
 
 

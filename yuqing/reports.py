@@ -41,6 +41,11 @@ def terminal_safe(text: str | None) -> str:
     return _CONTROL_RE.sub("", " ".join((text or "").split()))
 
 
+def strip_controls(text: str) -> str:
+    """A table or report for a terminal: control characters dropped, its own lines and columns kept."""
+    return "\n".join(_CONTROL_RE.sub("", line.replace("\t", "    ")) for line in text.split("\n"))
+
+
 def _clip(text: str, size: int) -> str:
     text = terminal_safe(text)
     return text if len(text) <= size else text[: size - 1] + "…"
