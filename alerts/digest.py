@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from alerts.chart import DayBar, daily_chart
-from alerts.escalation import duration_text
-from alerts.messages import Rendered, enqueue_envelopes, local_time, render, route
-from alerts.plan import level_label
+from yuqing.alerts.chart import DayBar, daily_chart
+from yuqing.alerts.escalation import duration_text
+from yuqing.alerts.messages import Rendered, enqueue_envelopes, local_time, render, route
+from yuqing.alerts.plan import level_label
 from yuqing.clock import Clock
 from yuqing.config import AppConfig
 from yuqing.models import DigestRun, Event, Incident, IncidentTransition, Mention, OutboxMessage, SourceState

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts.incidents import ack_command, transition
-from alerts.messages import Rendered, enqueue_envelopes, event_facts, local_time, people_names, render, route
-from alerts.plan import level_label
+from yuqing.alerts.incidents import ack_command, transition
+from yuqing.alerts.messages import Rendered, enqueue_envelopes, event_facts, local_time, people_names, render, route
+from yuqing.alerts.plan import level_label
 from yuqing.clock import Clock
 from yuqing.config import AppConfig, LevelRule
 from yuqing.models import Incident, IncidentTransition

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from alerts.messages import (
+from yuqing.alerts.messages import (
     Rendered,
     enqueue_envelopes,
     event_facts,
@@ -23,7 +23,7 @@ from alerts.messages import (
     render,
     route,
 )
-from alerts.plan import LevelDecision, assess, level_label
+from yuqing.alerts.plan import LevelDecision, assess, level_label
 from yuqing.clock import Clock
 from yuqing.config import AppConfig, LevelRule, level_rank
 from yuqing.models import Event, Incident, IncidentTransition, Mention, OutboxMessage

@@ -23,8 +23,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts.outbox import enqueue
-from alerts.plan import risk_name, tier_name
+from yuqing.alerts.outbox import enqueue
+from yuqing.alerts.plan import risk_name, tier_name
 from yuqing.config import AppConfig, Recipient
 from yuqing.models import Event, Mention, OutboxMessage, SourceState
 
@@ -82,7 +82,7 @@ def fit_bytes(text: str, limit: int, marker: str = TRUNCATED) -> str:
 @lru_cache(maxsize=1)
 def template_env() -> Environment:
     """Jinja environment over alerts/templates; autoescape for every .html template."""
-    env = Environment(loader=PackageLoader("alerts", "templates"),
+    env = Environment(loader=PackageLoader("yuqing.alerts", "templates"),
                       autoescape=lambda name: bool(name and ".html" in name),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=False)

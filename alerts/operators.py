@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts.messages import Rendered, enqueue_envelopes, local_time, render, route
+from yuqing.alerts.messages import Rendered, enqueue_envelopes, local_time, render, route
 from yuqing.clock import Clock
 from yuqing.config import AppConfig
 from yuqing.models import OutboxMessage, SourceState

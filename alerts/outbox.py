@@ -196,7 +196,7 @@ def _mark_sent(sess: Session, row: OutboxMessage, now: datetime) -> None:
 
 def _mark_dead(sess: Session, cfg: AppConfig, row: OutboxMessage, now: datetime, error: str) -> None:
     """Give up on a message: dead letter, audit entry, and a notice to the operators."""
-    from alerts.operators import notify_operators
+    from yuqing.alerts.operators import notify_operators
 
     row.status, row.last_error = "dead", error
     audit(sess, now, "outbox.dead", f"outbox:{row.id}", channel=row.channel, recipient=row.recipient,

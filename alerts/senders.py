@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from alerts.outbox import Outgoing, RateLimited, Sender, SendError
+from yuqing.alerts.outbox import Outgoing, RateLimited, Sender, SendError
 from yuqing.clock import Clock
 from yuqing.config import AppConfig, EmailChannel, WeComRobot
 

@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from analysis.events import Reach, recount_events
-from analysis.headline_model import NOT, HeadlineModel
-from analysis.judge import SHIPPED_MODEL, fold_names, head_and_body, names_pattern
-from analysis.model_fit import Example, update
+from yuqing.analysis.events import Reach, recount_events
+from yuqing.analysis.headline_model import NOT, HeadlineModel
+from yuqing.analysis.judge import SHIPPED_MODEL, fold_names, head_and_body, names_pattern
+from yuqing.analysis.model_fit import Example, update
 from yuqing.config import AppConfig
 from yuqing.models import Correction, Mention, Verdict
 from yuqing.store import audit

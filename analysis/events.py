@@ -57,7 +57,7 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, Null, and_, case, func, null, or_, select
 from sqlalchemy.orm import Session
 
-from analysis.simhash import MAX_DISTANCE, SimhashIndex, to_unsigned
+from yuqing.analysis.simhash import MAX_DISTANCE, SimhashIndex, to_unsigned
 from yuqing.models import Event, Mention, MentionURL
 
 log = logging.getLogger(__name__)

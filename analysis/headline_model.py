@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.risk import model_text
+from yuqing.analysis.risk import model_text
 
 NOT = "not"  # the class of everything that is not a crisis
 ORDERS = (1, 2, 3)

@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from analysis.headline_model import NOT, HeadlineModel
-from analysis.risk import LexiconReading, RiskTagger, load_lexicon
-from analysis.text import REPO_ROOT
+from yuqing.analysis.headline_model import NOT, HeadlineModel
+from yuqing.analysis.risk import LexiconReading, RiskTagger, load_lexicon
+from yuqing.resources import DATA
 
 log = logging.getLogger(__name__)
 
-SHIPPED_MODEL = REPO_ROOT / "data" / "risk_model.npz"
+SHIPPED_MODEL = DATA / "risk_model.npz"
 
 HEAD_CHARS = 120  # a post's or review's head: its title and first sentences, up to this many characters
 BODY_CHARS = 3000  # how much of a body is read for evidence

@@ -21,7 +21,7 @@ from pathlib import Path
 import jieba
 import numpy as np
 
-from analysis.text import normalize
+from yuqing.analysis.text import normalize
 from yuqing.config import Hospital
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from analysis.headline_model import NOT, HeadlineModel, Rows, grams, softmax
+from yuqing.analysis.headline_model import NOT, HeadlineModel, Rows, grams, softmax
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from analysis.events import (
+from yuqing.analysis.events import (
     EventGrouper,
     EventState,
     MentionFacts,
@@ -30,11 +30,11 @@ from analysis.events import (
     mention_time,
     refresh_events,
 )
-from analysis.judge import CrisisJudge, Judgement
-from analysis.keywords import KeywordExtractor
-from analysis.sentiment import SentimentModel
-from analysis.simhash import simhash_many, to_signed
-from analysis.text import make_tokenizer, normalize
+from yuqing.analysis.judge import CrisisJudge, Judgement
+from yuqing.analysis.keywords import KeywordExtractor
+from yuqing.analysis.sentiment import SentimentModel
+from yuqing.analysis.simhash import simhash_many, to_signed
+from yuqing.analysis.text import make_tokenizer, normalize
 from yuqing.clock import Clock
 from yuqing.config import AppConfig
 from yuqing.models import Event, Mention, MentionURL

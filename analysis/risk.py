@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from yuqing.resources import DATA
 from yuqing.risk_categories import RISK_CATEGORIES
 
 try:  # the regex parser, to find each pattern's literal prefixes for a prefilter
@@ -32,7 +33,7 @@ except ImportError:  # pragma: no cover - older layouts
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEXICON = Path(__file__).resolve().parents[1] / "data" / "risk_lexicon.yaml"
+DEFAULT_LEXICON = DATA / "risk_lexicon.yaml"
 
 # Clause boundaries for negation scope: punctuation and the spaces headlines use as separators.
 _BOUNDARY = frozenset("，。；！？,.;!?:：、…—|/#\n\t ")
@@ -47,7 +48,7 @@ REBUTTAL_REACH = 120
 _MASK_CHAR = "\u25a1"  # □: keeps offsets, matches nothing in the lexicon
 
 
-T2S_TABLE = Path(__file__).resolve().parents[1] / "data" / "zh_t2s.txt"
+T2S_TABLE = DATA / "zh_t2s.txt"
 
 
 def _load_t2s(path: Path = T2S_TABLE) -> dict[int, str]:

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import TextIO
 
-from analysis.judge import CrisisJudge
+from yuqing.analysis.judge import CrisisJudge
 
 log = logging.getLogger(__name__)
 

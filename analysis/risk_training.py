@@ -33,16 +33,17 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.headline_model import NOT, HeadlineModel
-from analysis.judge import Combiner, combiner_row, main_category
-from analysis.model_fit import Example, fit
-from analysis.risk import LexiconReading, RiskTagger
-from analysis.text import REPO_ROOT
+from yuqing.analysis.headline_model import NOT, HeadlineModel
+from yuqing.analysis.judge import Combiner, combiner_row, main_category
+from yuqing.analysis.model_fit import Example, fit
+from yuqing.analysis.risk import LexiconReading, RiskTagger
+from yuqing.resources import CHECKOUT, PACKAGE_DIR
 
 log = logging.getLogger(__name__)
 
-SHARED_HEADLINES = REPO_ROOT.parent / "shared" / "data" / "risk" / "headlines.jsonl"
-WRITTEN_DIR = REPO_ROOT / "tests" / "data"
+_ROOT = CHECKOUT or PACKAGE_DIR  # training reads a checkout's ../shared and tests/data
+SHARED_HEADLINES = _ROOT.parent / "shared" / "data" / "risk" / "headlines.jsonl"
+WRITTEN_DIR = _ROOT / "tests" / "data"
 WRITTEN_FILES = ("risk_dev.tsv", "risk_fresh_a.tsv", "risk_fresh_b.tsv", "risk_fresh_c.tsv",
                  "risk_fresh_d.tsv", "risk_headlines.tsv")
 
@@ -127,7 +128,7 @@ def fold_of(titles: Sequence[Title], k: int = FOLDS) -> list[int]:
 
 def classes_of(titles: Sequence[Title]) -> tuple[str, ...]:
     """"not" first, then the crisis categories in the order the lexicon lists them."""
-    from analysis.risk import load_lexicon
+    from yuqing.analysis.risk import load_lexicon
 
     order = load_lexicon().categories
     seen = {t.category for t in titles if t.crisis and t.category}

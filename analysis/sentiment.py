@@ -26,12 +26,13 @@ from typing import Literal
 import jieba
 import numpy as np
 
-from analysis.simhash import fmix64
-from analysis.text import REPO_ROOT, make_tokenizer, normalize, strip_replies
+from yuqing.analysis.simhash import fmix64
+from yuqing.analysis.text import make_tokenizer, normalize, strip_replies
+from yuqing.resources import DATA
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_PATH = REPO_ROOT / "data" / "sentiment_model.npz"
+DEFAULT_MODEL_PATH = DATA / "sentiment_model.npz"
 FORMAT_VERSION = 1
 THRESHOLD = 0.5
 

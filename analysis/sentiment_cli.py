@@ -10,7 +10,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import TextIO
 
-from analysis.sentiment import PARALLEL_MIN_CHARS, SentimentModel, label
+from yuqing.analysis.sentiment import PARALLEL_MIN_CHARS, SentimentModel, label
 
 log = logging.getLogger(__name__)
 

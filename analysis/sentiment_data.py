@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from analysis.text import REPO_ROOT, normalize
+from yuqing.analysis.text import normalize
+from yuqing.resources import CHECKOUT, PACKAGE_DIR
 
 log = logging.getLogger(__name__)
 
-SHARED_DIR = REPO_ROOT.parent / "shared"
+SHARED_DIR = (CHECKOUT or PACKAGE_DIR).parent / "shared"  # beside a checkout: training and tests only
 SENTIMENT_DIR = SHARED_DIR / "data" / "sentiment"
 
 # name → file stem in ../shared/data/sentiment/

@@ -24,7 +24,7 @@ from typing import Generic, TypeVar, overload
 
 import numpy as np
 
-from analysis.text import normalize
+from yuqing.analysis.text import normalize
 
 log = logging.getLogger(__name__)
 

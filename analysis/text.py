@@ -10,10 +10,11 @@ from pathlib import Path
 
 import jieba
 
+from yuqing.resources import DATA
+
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-MEDICAL_USERDICT = REPO_ROOT / "data" / "medical_userdict.txt"
+MEDICAL_USERDICT = DATA / "medical_userdict.txt"
 
 # Config-supplied names (hospital aliases, departments, doctors) must survive segmentation whole.
 EXTRA_WORD_FREQ = 50_000

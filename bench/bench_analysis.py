@@ -272,7 +272,7 @@ def _insert(store: Store, rows: list[dict]) -> None:
 
 def naive_grouping_seconds(url: str, n: int) -> float:
     """Pairwise grouping (every mention against every earlier one) on n analysed mentions."""
-    from analysis.simhash import hamming, to_unsigned
+    from yuqing.analysis.simhash import hamming, to_unsigned
 
     store = Store(url)
     with store.session() as sess:
@@ -298,7 +298,7 @@ def _cpu_seconds() -> float:
 
 def child(url: str, now: str, sentiment_model: str) -> None:
     """Run one backfill in this process and print its figures as JSON (peak RSS is this process's own)."""
-    from analysis.pipeline import analyze_new, load_models
+    from yuqing.analysis.pipeline import analyze_new, load_models
 
     cfg = load_config(REPO / "config", env=CONFIG_ENV)
     t0 = time.perf_counter()
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(*args.child)
         return 0
-    from analysis.sentiment import DEFAULT_MODEL_PATH
+    from yuqing.analysis.sentiment import DEFAULT_MODEL_PATH
 
     model = args.sentiment_model or DEFAULT_MODEL_PATH
     if not model.is_file():

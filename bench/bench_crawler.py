@@ -134,10 +134,10 @@ def write_config(root: Path, sources: list[dict[str, Any]], concurrency: int) ->
 
 
 def crawl(cfg_dir: Path, db_url: str) -> tuple[dict[str, Any], float]:
-    """One `python -m crawler` run; its JSON report and wall time."""
+    """One `python -m yuqing.crawler` run; its JSON report and wall time."""
     env = {**os.environ, "YUQING_DATABASE_URL": db_url, "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "crawler", str(cfg_dir), "--json"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "yuqing.crawler", str(cfg_dir), "--json"], env=env,
                           capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - start
     if proc.returncode != 0:

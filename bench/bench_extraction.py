@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crawler.encoding import decode_html
-from crawler.extract import char_f1, extract_article
+from yuqing.crawler.encoding import decode_html
+from yuqing.crawler.extract import char_f1, extract_article
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpora" / "cn_extraction"

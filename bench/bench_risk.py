@@ -32,9 +32,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analysis.judge import CrisisJudge
-from analysis.risk import RiskLexicon, RiskTagger, _normalize, load_lexicon
-from analysis.risk_training import (
+from yuqing.analysis.judge import CrisisJudge
+from yuqing.analysis.risk import RiskLexicon, RiskTagger, _normalize, load_lexicon
+from yuqing.analysis.risk_training import (
     FOLDS,
     OutOfFold,
     Title,
@@ -93,7 +93,7 @@ def model_alone(p: np.ndarray, gold: np.ndarray, folds: np.ndarray) -> np.ndarra
 def sentiment_negative(texts: Sequence[str]) -> np.ndarray | None:
     """The review sentiment model's negative (what the pipeline used before); None if it cannot load."""
     try:
-        from analysis.sentiment import THRESHOLD, SentimentModel
+        from yuqing.analysis.sentiment import THRESHOLD, SentimentModel
 
         model = SentimentModel.load()
     except Exception as err:  # noqa: BLE001 - the baseline is optional; say why it is missing

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 sys.path.insert(0, str(REPO))
 
-from analysis.sentiment_data import CORPORA, TARGETS, Example, fixed_sample, load_all, shared_available
+from yuqing.analysis.sentiment_data import CORPORA, TARGETS, Example, fixed_sample, load_all, shared_available
 
 N_BATCH = 10_000
 LONG_EVERY = 10  # every 10th document of the batch is long: ten reviews joined (~400-1,500 chars)
@@ -50,7 +50,7 @@ OURS_CODE = textwrap.dedent(
     import time; t0 = time.perf_counter()
     import json, resource, sys
     sys.path.insert(0, ".")
-    from analysis.sentiment import SentimentModel
+    from yuqing.analysis.sentiment import SentimentModel
     texts = open(sys.argv[1], encoding="utf-8").read().split("\\n")
     m = SentimentModel.load()
     t_load = time.perf_counter() - t0
@@ -84,7 +84,7 @@ STOCK_CODE = textwrap.dedent(
 
 def bench_accuracy(stock_n: int, skip_stock: bool) -> None:
     """Per-corpus held-out accuracy: ours on the whole held-out part, ours and stock on a fixed sample."""
-    from analysis.sentiment import SentimentModel, stock_snownlp_scores
+    from yuqing.analysis.sentiment import SentimentModel, stock_snownlp_scores
 
     model = SentimentModel.load()
     test = load_all("test")

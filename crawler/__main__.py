@@ -1,4 +1,4 @@
-"""`python -m crawler CONFIG_DIR [SOURCE_ID ...]`: one crawl run in its own process, for the daemon.
+"""`python -m yuqing.crawler CONFIG_DIR [SOURCE_ID ...]`: one crawl run in its own process, for the daemon.
 
 Exit codes: 0 the run completed (each source's success or failure is in its health and the
 report), 2 the config is invalid or names an unknown source, 1 anything else went wrong.
@@ -16,11 +16,11 @@ from datetime import datetime
 from yuqing.clock import ManualClock, SystemClock
 from yuqing.config import ConfigError, load_config
 
-log = logging.getLogger("crawler")
+log = logging.getLogger("yuqing.crawler")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m crawler", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m yuqing.crawler", description=__doc__.splitlines()[0])
     parser.add_argument("config_dir", help="directory holding settings.yaml, hospital.yaml, sources.yaml, ...")
     parser.add_argument("source_ids", nargs="*", help="sources to crawl (default: every enabled source)")
     parser.add_argument("--now", help="fixed crawl time, ISO 8601 with offset (tests and the demo)")
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print(err.args[0], file=sys.stderr)
         return 2
     clock = ManualClock(datetime.fromisoformat(args.now)) if args.now else SystemClock()
-    from crawler.runner import crawl_sources
+    from yuqing.crawler.runner import crawl_sources
 
     report = crawl_sources(cfg, args.source_ids or None, clock=clock)
     if args.json:

@@ -19,8 +19,8 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from crawler.pipelines import store_of
 from yuqing.clock import Clock, SystemClock
+from yuqing.crawler.pipelines import store_of
 from yuqing.models import SourceState
 from yuqing.store import Store
 

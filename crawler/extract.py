@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from lxml import etree
 from lxml import html as lhtml
 
-from crawler.encoding import decode_html
+from yuqing.crawler.encoding import decode_html
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from crawler.extract import Article, extract_article
+from yuqing.crawler.extract import Article, extract_article
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +36,10 @@ def run_extract(path: Path, out: TextIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m crawler.extract_cli FILE` for use before the yuqing CLI wires it in."""
+    """`python -m yuqing.crawler.extract_cli FILE` for use before the yuqing CLI wires it in."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m crawler.extract_cli FILE", file=sys.stderr)
+        print("usage: python -m yuqing.crawler.extract_cli FILE", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return run_extract(Path(args[0]), sys.stdout)

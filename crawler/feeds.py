@@ -12,8 +12,8 @@ from typing import Any
 
 import feedparser
 
-from crawler.encoding import decode_html
-from crawler.pages import fold_ws, html_to_text
+from yuqing.crawler.encoding import decode_html
+from yuqing.crawler.pages import fold_ws, html_to_text
 
 log = logging.getLogger(__name__)
 

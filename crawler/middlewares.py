@@ -12,8 +12,8 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from sqlalchemy import select
 
-from crawler.canonical import canonical_url, url_key, within_domains
-from crawler.seen import seen_pages
+from yuqing.crawler.canonical import canonical_url, url_key, within_domains
+from yuqing.crawler.seen import seen_pages
 from yuqing.models import MentionURL
 from yuqing.store import Store
 
@@ -33,7 +33,7 @@ class SkipKnownMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SkipKnownMiddleware:
-        from crawler.pipelines import store_of
+        from yuqing.crawler.pipelines import store_of
 
         store = store_of(crawler)
         if store is None:

@@ -10,7 +10,7 @@ from lxml import html as lhtml
 from parsel import Selector, SelectorList
 from scrapy.http import Response
 
-from crawler.encoding import decode_html
+from yuqing.crawler.encoding import decode_html
 
 #: Content types that can never carry a mention.
 BINARY_TYPES = ("image/", "audio/", "video/", "font/", "application/octet-stream", "application/pdf",

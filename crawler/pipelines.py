@@ -14,12 +14,12 @@ from scrapy.exceptions import DropItem
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from crawler.canonical import canonical_url, content_hash, url_key
-from crawler.items import MentionItem
-from crawler.mention_filter import MentionMatcher
-from crawler.pages import fold_ws, to_utc
-from crawler.seen import seen_pages
 from yuqing.config import AppConfig
+from yuqing.crawler.canonical import canonical_url, content_hash, url_key
+from yuqing.crawler.items import MentionItem
+from yuqing.crawler.mention_filter import MentionMatcher
+from yuqing.crawler.pages import fold_ws, to_utc
+from yuqing.crawler.seen import seen_pages
 from yuqing.models import Mention, MentionURL, SourceState
 from yuqing.store import Store
 

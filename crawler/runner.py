@@ -1,7 +1,7 @@
 """Running crawls: many sources in one Scrapy process, and that process as a child of the daemon.
 
 Scrapy's Twisted reactor cannot be restarted inside one process, so `crawl_sources` runs
-once per process (it is what `python -m crawler` and `yuqing crawl` call), and the daemon
+once per process (it is what `python -m yuqing.crawler` and `yuqing crawl` call), and the daemon
 uses `crawl_in_subprocess`. A source's crawl never overlaps itself: each holds
 data_dir/run/crawl-<id>.lock for the run, taken without waiting; a second crawl of the same
 source skips it with a log line.
@@ -116,7 +116,7 @@ def take_locks(cfg: AppConfig, sources: list[Source], stack: ExitStack) -> tuple
 
 def snapshots(store: Store, sources: list[Source]) -> dict[str, Any]:
     """What each source's spider needs to remember from last time (validators, newest review)."""
-    from crawler.spiders.base import SourceSnapshot
+    from yuqing.crawler.spiders.base import SourceSnapshot
 
     with store.session() as sess:
         found = {s.id: sess.get(SourceState, s.id) for s in sources}
@@ -127,7 +127,7 @@ def snapshots(store: Store, sources: list[Source]) -> dict[str, Any]:
 def crawl_sources(cfg: AppConfig, source_ids: list[str] | None = None, store_url: str | None = None,
                   *, clock: Clock | None = None) -> CrawlReport:
     """Crawl the given enabled sources in one CrawlerProcess in this process; once per process."""
-    from crawler.settings import Shared, build_settings
+    from yuqing.crawler.settings import Shared, build_settings
 
     sources, skipped = select_sources(cfg, source_ids)
     store = Store(store_url or cfg.database_url)
@@ -154,8 +154,8 @@ def _run(cfg: AppConfig, settings: dict[str, Any], sources: list[Source], snaps:
     from scrapy.crawler import Crawler, CrawlerProcess
     from scrapy.settings import Settings
 
-    from crawler.settings import source_settings
-    from crawler.spiders import SPIDERS
+    from yuqing.crawler.settings import source_settings
+    from yuqing.crawler.spiders import SPIDERS
 
     # Log through Scrapy's handler unless the caller (the CLI) has set logging up already.
     process = CrawlerProcess({**settings, "LOG_INSTALL_ROOT_HANDLER": not logging.getLogger().handlers})
@@ -190,7 +190,7 @@ def _source_run(src: Source, crawler: Any) -> SourceRun:
 
 def crawl_command(config_dir: Path | str, source_ids: list[str], now: datetime | None = None) -> list[str]:
     """The command line of one crawl subprocess."""
-    cmd = [sys.executable, "-m", "crawler", str(config_dir), *source_ids]
+    cmd = [sys.executable, "-m", "yuqing.crawler", str(config_dir), *source_ids]
     if now is not None:
         cmd += ["--now", now.isoformat()]
     return cmd
@@ -199,7 +199,7 @@ def crawl_command(config_dir: Path | str, source_ids: list[str], now: datetime |
 def crawl_in_subprocess(config_dir: Path | str, source_ids: list[str], env: dict[str, str] | None = None,
                         timeout: float | None = SUBPROCESS_TIMEOUT, *, now: datetime | None = None,
                         log_path: Path | None = None) -> int:
-    """Run `python -m crawler CONFIG_DIR IDS...` and return its exit code (124 when it overran timeout)."""
+    """Run `python -m yuqing.crawler CONFIG_DIR IDS...` and return its exit code (124 when it overran timeout)."""
     cmd = crawl_command(config_dir, source_ids, now)
     log_file = open(log_path, "a", encoding="utf-8") if log_path else None
     try:

@@ -14,19 +14,19 @@ RETRY_TIMES = 1
 AUTOTHROTTLE_MAX_DELAY = 30.0
 
 ITEM_PIPELINES = {
-    "crawler.pipelines.NormalizePipeline": 100,
-    "crawler.pipelines.MentionFilterPipeline": 200,
-    "crawler.pipelines.DedupPipeline": 300,
-    "crawler.pipelines.StorePipeline": 400,
+    "yuqing.crawler.pipelines.NormalizePipeline": 100,
+    "yuqing.crawler.pipelines.MentionFilterPipeline": 200,
+    "yuqing.crawler.pipelines.DedupPipeline": 300,
+    "yuqing.crawler.pipelines.StorePipeline": 400,
 }
 EXTENSIONS = {
-    "crawler.extensions.SourceStateExtension": 500,
+    "yuqing.crawler.extensions.SourceStateExtension": 500,
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,
 }
 DOWNLOADER_MIDDLEWARES = {
-    "crawler.middlewares.SkipKnownMiddleware": 560,
-    "crawler.middlewares.OffDomainRedirectMiddleware": 650,  # sees 3xx before RedirectMiddleware (600)
+    "yuqing.crawler.middlewares.SkipKnownMiddleware": 560,
+    "yuqing.crawler.middlewares.OffDomainRedirectMiddleware": 650,  # sees 3xx before RedirectMiddleware (600)
 }
 
 

@@ -29,9 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analysis.judge import SHIPPED_MODEL
-from analysis.risk import RiskTagger
-from analysis.risk_training import (
+from yuqing.analysis.judge import SHIPPED_MODEL
+from yuqing.analysis.risk import RiskTagger
+from yuqing.analysis.risk_training import (
     MIN_DF,
     SHARED_HEADLINES,
     WRITTEN_DIR,

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.sentiment import (
+from yuqing.analysis.sentiment import (
     DEFAULT_MODEL_PATH,
     FeatureConfig,
     Featurizer,
@@ -31,8 +31,8 @@ from analysis.sentiment import (
     _Weights,
     length_scale,
 )
-from analysis.sentiment_data import CORPORA, TARGETS, Example, load_all, shared_available
-from analysis.text import make_tokenizer
+from yuqing.analysis.sentiment_data import CORPORA, TARGETS, Example, load_all, shared_available
+from yuqing.analysis.text import make_tokenizer
 
 log = logging.getLogger("train_sentiment")
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from alerts.senders import build_senders
+from yuqing.alerts.senders import build_senders
 from yuqing.clock import ManualClock
 from yuqing.config import AppConfig
 from yuqing.demo.servers import LocalSMTPServer, WeComEndpoint

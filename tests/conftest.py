@@ -135,3 +135,15 @@ def write_config_dir(tmp_path: Path, sources: list[dict] | None = None, **settin
 def config_dir(tmp_path: Path) -> Path:
     """A writable config directory with no sources and its own SQLite file."""
     return write_config_dir(tmp_path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_generic_top_level_imports() -> Iterator[None]:
+    """The stage packages are yuqing.crawler, yuqing.analysis and yuqing.alerts: a wheel installs nothing
+    else. The checkout's root is on sys.path in tests, so an import of the bare name would work here and
+    fail in an installed wheel; this fails the run instead."""
+    import sys
+
+    yield
+    leaked = sorted(name for name in ("analysis", "alerts", "crawler") if name in sys.modules)
+    assert not leaked, f"imported by their bare names (use yuqing.{leaked[0]}): {leaked}"

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from alerts.digest import build_digest, period_for
-from alerts.incidents import acknowledge, mark_responded, sync_incidents
-from alerts.outbox import dispatch, enqueue
+from yuqing.alerts.digest import build_digest, period_for
+from yuqing.alerts.incidents import acknowledge, mark_responded, sync_incidents
+from yuqing.alerts.outbox import dispatch, enqueue
 from yuqing.models import DigestRun, Mention, OutboxMessage, SourceState
 from yuqing.store import Store
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from alerts.escalation import check_escalations
-from alerts.incidents import acknowledge, sync_incidents
-from alerts.outbox import dispatch
+from yuqing.alerts.escalation import check_escalations
+from yuqing.alerts.incidents import acknowledge, sync_incidents
+from yuqing.alerts.outbox import dispatch
 from yuqing.models import Incident
 
 from .alerts_support import cfg, make_event, outbox, payload, senders, smtp, wecom  # noqa: F401

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from alerts.incidents import IncidentError, UnknownIncident, acknowledge, mark_responded, resolve, sync_incidents
-from alerts.outbox import dispatch
+from yuqing.alerts.incidents import IncidentError, UnknownIncident, acknowledge, mark_responded, resolve, sync_incidents
+from yuqing.alerts.outbox import dispatch
 from yuqing.models import AuditEntry, Incident, IncidentTransition
 
 from .alerts_support import (  # noqa: F401  (fixtures)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from alerts.operators import check_source_health
-from alerts.outbox import dispatch
+from yuqing.alerts.operators import check_source_health
+from yuqing.alerts.outbox import dispatch
 from yuqing.models import SourceState
 
 from .alerts_support import add_sources, cfg, outbox, senders, smtp, wecom  # noqa: F401

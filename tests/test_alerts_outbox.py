@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-import alerts.outbox as outbox_module
-from alerts.outbox import (
+import yuqing.alerts.outbox as outbox_module
+from yuqing.alerts.outbox import (
     RetryPolicy,
     SendError,
     dispatch,
@@ -131,7 +131,7 @@ def test_permanent_refusal_is_dead_at_once(store, clock, cfg, smtp):
 
 
 def test_wrong_smtp_password_is_retried_and_never_stored(store, clock, cfg, smtp):
-    from alerts.senders import build_senders
+    from yuqing.alerts.senders import build_senders
 
     wrong = cfg.channels.email.model_copy(update={"password": type(cfg.channels.email.password)("wrong-pass-77")})
     bad_cfg = cfg.model_copy(update={"channels": cfg.channels.model_copy(update={"email": wrong})})
@@ -214,7 +214,7 @@ def test_two_dispatchers_never_send_the_same_message(store, clock, cfg, senders,
 
 
 def test_starttls_required_means_no_clear_text_fallback(store, clock, cfg, smtp):
-    from alerts.senders import build_senders
+    from yuqing.alerts.senders import build_senders
 
     tls_cfg = cfg.model_copy(update={"channels": cfg.channels.model_copy(
         update={"email": cfg.channels.email.model_copy(update={"starttls": True})})})

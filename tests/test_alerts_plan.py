@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alerts.plan import assess, level_label
+from yuqing.alerts.plan import assess, level_label
 from yuqing.config import LevelRule, Plan
 from yuqing.models import Event
 
@@ -80,7 +80,7 @@ def test_level_label(config):
 def test_every_lexicon_category_has_a_name_in_words():
     import yaml
 
-    from alerts.plan import RISK_NAMES
+    from yuqing.alerts.plan import RISK_NAMES
     from yuqing.config import DATA_DIR
 
     lexicon = DATA_DIR / "risk_lexicon.yaml"

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-import alerts.outbox as outbox_module
-from alerts.messages import TRUNCATED, Rendered, enqueue_envelopes, fit_bytes, route
-from alerts.outbox import SendError, dispatch, enqueue
-from alerts.senders import build_senders
+import yuqing.alerts.outbox as outbox_module
+from yuqing.alerts.messages import TRUNCATED, Rendered, enqueue_envelopes, fit_bytes, route
+from yuqing.alerts.outbox import SendError, dispatch, enqueue
+from yuqing.alerts.senders import build_senders
 from yuqing.models import AuditEntry
 
 from .alerts_support import WECOM_KEY, cfg, local_config, outbox, payload, robot_contents, senders, smtp, wecom  # noqa: F401

@@ -11,10 +11,10 @@ from functools import lru_cache
 import pytest
 from sqlalchemy import func, select
 
-import analysis.pipeline as pipeline
-from analysis.pipeline import AnalysisModels, analyze_new, load_models
-from analysis.simhash import to_unsigned
+import yuqing.analysis.pipeline as pipeline
 from tests.conftest import REPO, SECRETS
+from yuqing.analysis.pipeline import AnalysisModels, analyze_new, load_models
+from yuqing.analysis.simhash import to_unsigned
 from yuqing.config import AppConfig
 from yuqing.models import Event, Mention, MentionURL, SourceState
 from yuqing.store import Store

@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from alerts.digest import build_digest
-from analysis.corrections import (
+from yuqing import jobs
+from yuqing.alerts.digest import build_digest
+from yuqing.analysis.corrections import (
     CorrectionError,
     current_model_path,
     hospital_model_path,
     retrain,
 )
-from analysis.headline_model import HeadlineModel
-from analysis.judge import SHIPPED_MODEL, CrisisJudge
-from analysis.model_fit import Example, update
-from yuqing import jobs
+from yuqing.analysis.headline_model import HeadlineModel
+from yuqing.analysis.judge import SHIPPED_MODEL, CrisisJudge
+from yuqing.analysis.model_fit import Example, update
 from yuqing.clock import ManualClock
 from yuqing.config import load_config
 from yuqing.models import (
@@ -232,8 +232,8 @@ def test_not_about_us_teaches_the_model_nothing(rt: jobs.Runtime) -> None:
 def test_a_handful_of_corrections_does_not_degrade_the_cross_validated_figures() -> None:
     """On a fold of the shared real titles the model never saw: the same precision and recall within a
     point after five corrections, while the corrected wording is now caught."""
-    from analysis.corrections import CORRECTION_WEIGHT
-    from analysis.risk_training import fold_model, precision_recall, read_shared, read_written, shared_available
+    from yuqing.analysis.corrections import CORRECTION_WEIGHT
+    from yuqing.analysis.risk_training import fold_model, precision_recall, read_shared, read_written, shared_available
 
     if not shared_available():
         pytest.skip("needs ../shared/data/risk/headlines.jsonl (the shared labelled titles; absent here)")

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from crawler.feeds import parse_feed
-from crawler.mention_filter import MentionMatcher
 from yuqing.config import Hospital
+from yuqing.crawler.feeds import parse_feed
+from yuqing.crawler.mention_filter import MentionMatcher
 from yuqing.store import Store
 
 from .conftest import SHARED, LocalHTTPServer

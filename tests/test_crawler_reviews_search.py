@@ -18,8 +18,8 @@ import pytest
 import yaml
 from filelock import FileLock
 
-from crawler.runner import crawl_in_subprocess, lock_path
 from yuqing.config import load_config
+from yuqing.crawler.runner import crawl_in_subprocess, lock_path
 from yuqing.store import Store
 
 from .conftest import REPO, LocalHTTPServer

@@ -52,9 +52,9 @@ def write_config(root: Path, hospital: dict[str, Any], sources: list[dict[str, A
 
 def run_crawl(cfg_dir: Path, store: Store, ids: list[str] | None = None, now: datetime = NOW,
               timeout: float = 60) -> dict[str, Any]:
-    """`python -m crawler` in a subprocess against the test store; returns the JSON report by source."""
+    """`python -m yuqing.crawler` in a subprocess against the test store; returns the JSON report by source."""
     env = {**os.environ, "YUQING_DATABASE_URL": store.url, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "crawler", str(cfg_dir), *(ids or []), "--now", now.isoformat(), "--json"]
+    cmd = [sys.executable, "-m", "yuqing.crawler", str(cfg_dir), *(ids or []), "--now", now.isoformat(), "--json"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])

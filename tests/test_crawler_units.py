@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 import pytest
 from parsel import Selector
 
-from crawler.canonical import canonical_url, content_hash, url_key, within_domains
-from crawler.feeds import NotAFeed, clean_xml, looks_like_feed, parse_feed
-from crawler.health import source_health
-from crawler.mention_filter import MentionMatcher
-from crawler.pages import html_to_text, parse_time
-from crawler.pipelines import is_mojibake
-from crawler.settings import Shared, build_settings, source_settings, user_agent
-from crawler.spiders.reviews import json_ld_reviews, page_subject, to_float
 from yuqing.config import Hospital
+from yuqing.crawler.canonical import canonical_url, content_hash, url_key, within_domains
+from yuqing.crawler.feeds import NotAFeed, clean_xml, looks_like_feed, parse_feed
+from yuqing.crawler.health import source_health
+from yuqing.crawler.mention_filter import MentionMatcher
+from yuqing.crawler.pages import html_to_text, parse_time
+from yuqing.crawler.pipelines import is_mojibake
+from yuqing.crawler.settings import Shared, build_settings, source_settings, user_agent
+from yuqing.crawler.spiders.reviews import json_ld_reviews, page_subject, to_float
 from yuqing.models import SourceState
 
 # --- canonical URLs ----------------------------------------------------------------
@@ -202,8 +202,8 @@ def test_settings_come_from_config(config):
     assert settings["CONCURRENT_REQUESTS_PER_DOMAIN"] == crawl.per_domain_concurrency
     assert settings["TELNETCONSOLE_ENABLED"] is False and settings["REMOTE_CONTROL_ENABLED"] is False
     assert list(settings["ITEM_PIPELINES"]) == [
-        "crawler.pipelines.NormalizePipeline", "crawler.pipelines.MentionFilterPipeline",
-        "crawler.pipelines.DedupPipeline", "crawler.pipelines.StorePipeline"]
+        "yuqing.crawler.pipelines.NormalizePipeline", "yuqing.crawler.pipelines.MentionFilterPipeline",
+        "yuqing.crawler.pipelines.DedupPipeline", "yuqing.crawler.pipelines.StorePipeline"]
     assert settings["YUQING_CONFIG"].obj is config and settings["YUQING_STORE_URL"] == "sqlite:///x.db"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.encoding import decode_html, normalize_encoding, sniff_meta_charset
+from yuqing.crawler.encoding import decode_html, normalize_encoding, sniff_meta_charset
 
 _TAG = re.compile(r"<[^>]+>")
 _WS = re.compile(r"\s+")

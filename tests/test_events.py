@@ -6,8 +6,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from analysis.events import BASELINE_FLOOR, VELOCITY_HOURS, EventGrouper, MentionFacts
-from analysis.pipeline import analyze_new
 from tests.test_analysis_pipeline import (  # noqa: F401  (models is a fixture)
     CLINIC_BODY,
     CLINIC_TITLE,
@@ -27,6 +25,8 @@ from tests.test_analysis_pipeline import (  # noqa: F401  (models is a fixture)
     models,
     repost_copies,
 )
+from yuqing.analysis.events import BASELINE_FLOOR, VELOCITY_HOURS, EventGrouper, MentionFacts
+from yuqing.analysis.pipeline import analyze_new
 from yuqing.models import Event, Mention
 from yuqing.store import Store
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.extract import Article, char_f1, extract_article
-from crawler.extract_cli import run_extract
+from yuqing.crawler.extract import Article, char_f1, extract_article
+from yuqing.crawler.extract_cli import run_extract
 
 #: The acceptance bar for mean char-level F1 on cn_extraction.
 MIN_MEAN_F1 = 0.90

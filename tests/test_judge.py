@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.headline_model import HeadlineModel
-from analysis.judge import SHIPPED_MODEL, CrisisJudge, head_and_body
-from analysis.model_fit import Example, fit
-from analysis.risk_cli import run_risk
-from analysis.risk_training import (
+from yuqing.analysis.headline_model import HeadlineModel
+from yuqing.analysis.judge import SHIPPED_MODEL, CrisisJudge, head_and_body
+from yuqing.analysis.model_fit import Example, fit
+from yuqing.analysis.risk_cli import run_risk
+from yuqing.analysis.risk_training import (
     WRITTEN_DIR,
     WRITTEN_FILES,
     category_accuracy,
@@ -82,7 +82,7 @@ def test_categories_are_right_on_unseen_real_crises(held_out: dict) -> None:  # 
 
 
 def test_category_accuracy_helper_counts_the_main_category() -> None:
-    from analysis.risk_training import OutOfFold, Title
+    from yuqing.analysis.risk_training import OutOfFold, Title
 
     titles = [Title("a", "x", True, "violence", "t"), Title("b", "y", True, "bribery", "t"), Title("c", "z", False, None, "t")]
     classes = ("not", "violence", "bribery")
@@ -127,7 +127,7 @@ def test_look_alikes_are_neither_crisis_nor_negative(judge: CrisisJudge, text: s
 
 def test_a_nurse_hitting_a_child_is_violence_by_staff_not_against_it(judge: CrisisJudge) -> None:
     """The plan raises levels by category: the category is violence, and its name covers staff as offenders."""
-    from alerts.plan import risk_name
+    from yuqing.alerts.plan import risk_name
 
     j = judge.judge("护士殴打患儿视频曝光")
     assert j.categories[0] == "violence"
@@ -232,7 +232,7 @@ def test_the_shipped_model_was_built_from_the_current_training_files() -> None:
     if not shared_available():
         pytest.skip("needs ../shared/data/risk/headlines.jsonl to check what the model was built from")
     meta = HeadlineModel.read_meta(SHIPPED_MODEL)
-    from analysis.risk_training import SHARED_HEADLINES
+    from yuqing.analysis.risk_training import SHARED_HEADLINES
 
     assert meta["data_sha256"] == train_risk.data_hash([SHARED_HEADLINES, *(WRITTEN_DIR / n for n in WRITTEN_FILES)])
     assert meta["combiner"]["crisis_threshold"] >= meta["combiner"]["negative_threshold"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.risk import RiskAssessment, RiskTagger, load_lexicon
+from yuqing.analysis.risk import RiskAssessment, RiskTagger, load_lexicon
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

@@ -10,10 +10,10 @@ from pathlib import Path
 import jieba
 import pytest
 
-from analysis.sentiment import DEFAULT_MODEL_PATH, SentimentModel, label
-from analysis.sentiment_cli import run_sentiment
-from analysis.sentiment_data import CORPORA, bucket, fixed_sample, load_all, part_of, shared_available, split_key
-from analysis.text import make_tokenizer, normalize, strip_replies
+from yuqing.analysis.sentiment import DEFAULT_MODEL_PATH, SentimentModel, label
+from yuqing.analysis.sentiment_cli import run_sentiment
+from yuqing.analysis.sentiment_data import CORPORA, bucket, fixed_sample, load_all, part_of, shared_available, split_key
+from yuqing.analysis.text import make_tokenizer, normalize, strip_replies
 
 HOSPITAL_NEGATIVE = [
     "某医院发生医疗事故，患者死亡",
@@ -144,7 +144,7 @@ def test_cli_last_line_without_newline_and_crlf() -> None:
 
 
 def test_cli_streams_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    import analysis.sentiment_cli as cli
+    import yuqing.analysis.sentiment_cli as cli
 
     monkeypatch.setattr(cli, "CHUNK_LINES", 3)
     docs = [f"第{i}条：{'很好' if i % 2 else '很差'}" for i in range(10)]

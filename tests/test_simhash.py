@@ -6,17 +6,6 @@ import random
 
 import pytest
 
-from analysis.simhash import (
-    MAX_DISTANCE,
-    SimhashIndex,
-    content_of,
-    hamming,
-    simhash,
-    simhash_many,
-    strip_boilerplate,
-    to_signed,
-    to_unsigned,
-)
 from tests.test_analysis_pipeline import (
     CLINIC_BODY,
     CLINIC_TITLE,
@@ -29,6 +18,17 @@ from tests.test_analysis_pipeline import (
     VIOLENCE_BODY,
     VIOLENCE_TITLE,
     repost_copies,
+)
+from yuqing.analysis.simhash import (
+    MAX_DISTANCE,
+    SimhashIndex,
+    content_of,
+    hamming,
+    simhash,
+    simhash_many,
+    strip_boilerplate,
+    to_signed,
+    to_unsigned,
 )
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from alerts.outbox import enqueue
+from yuqing.alerts.outbox import enqueue
 from yuqing.models import Mention, MentionURL, OutboxMessage, SourceState
 from yuqing.store import NotMigrated, Store, make_engine, require_migrated
 

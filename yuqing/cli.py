@@ -114,12 +114,43 @@ def main(ctx: click.Context, config_dir: Path | None, verbose: int, quiet: bool)
 # --- setup ----------------------------------------------------------------------
 
 
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the database, digests and retrained model go (default: ~/.local/share/yuqing, "
+                   "or data/ of a checkout).")
+def init(directory: Path, data_dir: Path | None) -> None:
+    """Write a commented config for a new hospital into DIRECTORY (never over an existing one)."""
+    import shutil
+
+    from yuqing.resources import EXAMPLE_CONFIG, default_data_dir
+
+    examples = sorted(EXAMPLE_CONFIG.glob("*.yaml"))
+    clashes = [directory / p.name for p in examples if (directory / p.name).exists()]
+    if clashes:
+        raise click.ClickException(f"{', '.join(map(str, clashes))} already exist(s); nothing was written")
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in examples:
+        shutil.copyfile(path, directory / path.name)
+    data = (data_dir or default_data_dir()).resolve()
+    settings = directory / "settings.yaml"
+    settings.write_text(settings.read_text(encoding="utf-8").rstrip("\n")
+                        + f"\n\n# Where the database, the weekly digests and the retrained crisis model are kept.\n"
+                          f"data_dir: {data}\n", encoding="utf-8")
+    click.echo(f"wrote {len(examples)} commented files to {directory}:")
+    click.echo("  hospital.yaml  the hospital's name, aliases, departments and doctors (start here)")
+    click.echo("  sources.yaml   what to monitor; plan.yaml  the contingency plan; channels.yaml  who is told")
+    click.echo(f"  settings.yaml  schedules and crawling; data_dir: {data}")
+    click.echo(f"next: export YUQING_CONFIG_DIR={directory.resolve()}; set the secrets channels.yaml names; "
+               "yuqing check-config; yuqing migrate")
+
+
 @main.command("check-config")
 @pass_ctx
 def check_config(c: Ctx) -> None:
     """Validate every config file; list each problem with its file and field; exit 1 if any."""
     cfg = c.cfg
-    from analysis.risk import load_lexicon
+    from yuqing.analysis.risk import load_lexicon
 
     problems = list(cfg.degraded)
     try:
@@ -167,7 +198,7 @@ def migrate(c: Ctx) -> None:
 @pass_ctx
 def crawl(c: Ctx, source_ids: tuple[str, ...], due: bool) -> None:
     """Crawl sources now (all enabled ones, or the SOURCE_IDS given) and store new mentions."""
-    from crawler.runner import crawl_sources
+    from yuqing.crawler.runner import crawl_sources
     from yuqing.jobs import due_sources, sync_sources
 
     rt = c.runtime()
@@ -280,7 +311,7 @@ def incidents_show(c: Ctx, incident_id: int) -> None:
 
 
 def _incident_action(c: Ctx, action: str, incident_id: int, by: str, note: str) -> None:
-    from alerts import incidents as inc
+    from yuqing.alerts import incidents as inc
 
     rt = c.runtime()
     try:
@@ -358,7 +389,7 @@ def mentions_list(c: Ctx, since: datetime | None, source: str | None, crisis: bo
 def mentions_correct(c: Ctx, mention_id: int, verdict: str | None, category: str | None, by: str, note: str) -> None:
     """Correct a mention's judgement; the mention, its event and its incident change at once, and
     `yuqing retrain` folds the correction into the model."""
-    from analysis.corrections import CorrectionError
+    from yuqing.analysis.corrections import CorrectionError
     from yuqing.jobs import correct
     from yuqing.models import Verdict
 
@@ -426,7 +457,7 @@ def outbox_list(c: Ctx, status: str) -> None:
 @pass_ctx
 def outbox_requeue(c: Ctx, message_ids: tuple[int, ...]) -> None:
     """Put dead-lettered messages back in the queue (all of them if no ids are given)."""
-    from alerts.outbox import requeue_dead
+    from yuqing.alerts.outbox import requeue_dead
 
     rt = c.runtime()
     count = requeue_dead(rt.store, rt.clock, list(message_ids) or None)
@@ -459,7 +490,7 @@ def tick(c: Ctx) -> None:
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), help="Another model file.")
 def sentiment(file: Any, model: Path | None) -> None:
     """Score sentiment: one document per line in, one JSON {"score", "label"} per line out."""
-    from analysis.sentiment_cli import run_sentiment
+    from yuqing.analysis.sentiment_cli import run_sentiment
 
     sys.exit(run_sentiment(file, sys.stdout, model_path=model))
 
@@ -473,7 +504,7 @@ def sentiment(file: Any, model: Path | None) -> None:
 def risk(file: Any, lexicon: Path | None, model: Path | None, kind: str) -> None:
     """Crisis judgement: one document per line in, one JSON {"crisis", "score", "negative", "categories",
     "terms"} per line out."""
-    from analysis.risk_cli import run_risk
+    from yuqing.analysis.risk_cli import run_risk
 
     sys.exit(run_risk(file, sys.stdout, lexicon_path=lexicon, model_path=model, kind=kind))
 
@@ -482,7 +513,7 @@ def risk(file: Any, lexicon: Path | None, model: Path | None, kind: str) -> None
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def extract(file: Path) -> None:
     """Extract an article from an HTML file (any encoding): JSON {"title", "author", "published_at", "text"}."""
-    from crawler.extract_cli import run_extract
+    from yuqing.crawler.extract_cli import run_extract
 
     sys.exit(run_extract(file, sys.stdout))
 

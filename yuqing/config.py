@@ -23,9 +23,10 @@ from pydantic import (
     model_validator,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG_DIR = REPO_ROOT / "config"
-DATA_DIR = REPO_ROOT / "data"
+from yuqing.resources import EXAMPLE_CONFIG, default_data_dir
+
+DEFAULT_CONFIG_DIR = EXAMPLE_CONFIG
+DATA_DIR = default_data_dir()
 
 CONFIG_FILES = ("settings", "hospital", "sources", "plan", "channels")
 ENV_REF = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")

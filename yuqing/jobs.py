@@ -37,19 +37,19 @@ class Runtime:
     def analysis_models(self) -> Any:
         """Sentiment model, crisis judge and keywords, loaded once for the life of the process; the
         crisis model is reloaded when the hospital's corrections have been folded into a new one."""
-        from analysis.corrections import current_model_path
+        from yuqing.analysis.corrections import current_model_path
 
         with self.store.session() as sess:
             path = current_model_path(sess, self.cfg)
         stamp = (path, path.stat().st_mtime_ns)
         if self._analysis_models is None:
-            from analysis.pipeline import load_models
+            from yuqing.analysis.pipeline import load_models
 
             self._analysis_models = load_models(self.cfg, risk_model_path=path)
         elif stamp != self._risk_model_stamp:
             from dataclasses import replace
 
-            from analysis.headline_model import HeadlineModel
+            from yuqing.analysis.headline_model import HeadlineModel
 
             models = self._analysis_models
             self._analysis_models = replace(models, judge=models.judge.with_model(HeadlineModel.load(path)))
@@ -60,7 +60,7 @@ class Runtime:
     def channel_senders(self) -> Any:
         """E-mail and WeCom senders built from config (secrets from the environment)."""
         if self.senders is None:
-            from alerts.senders import build_senders
+            from yuqing.alerts.senders import build_senders
 
             self.senders = build_senders(self.cfg, self.clock)
         return self.senders
@@ -68,7 +68,7 @@ class Runtime:
 
 def sync_sources(rt: Runtime) -> None:
     """Make sure every configured source has a state row, and names and tiers follow config."""
-    from crawler.extensions import ensure_state
+    from yuqing.crawler.extensions import ensure_state
 
     with rt.store.session() as sess:
         for src in rt.cfg.sources.sources:
@@ -92,7 +92,7 @@ def due_sources(rt: Runtime, now: datetime | None = None) -> list[str]:
 
 def crawl(rt: Runtime, source_ids: list[str], timeout: int | None = None, log_path: Path | None = None) -> int:
     """Crawl in a child process: Scrapy's reactor cannot restart inside a long-lived one."""
-    from crawler.runner import crawl_in_subprocess
+    from yuqing.crawler.runner import crawl_in_subprocess
 
     if not source_ids:
         return 0
@@ -107,8 +107,8 @@ def crawl(rt: Runtime, source_ids: list[str], timeout: int | None = None, log_pa
 def analyze(rt: Runtime, progress: Callable[[int, int], None] | None = None, wait: float = 0.0) -> Any:
     """Analyse new mentions, then open or raise incidents for the events they touched: one run at a time
     across every process sharing the database (StageBusy after `wait` seconds if another holds it)."""
-    from alerts.incidents import sync_incidents
-    from analysis.pipeline import analyze_new
+    from yuqing.alerts.incidents import sync_incidents
+    from yuqing.analysis.pipeline import analyze_new
     from yuqing.locks import stage_lease
 
     with stage_lease(rt.store, "analysis", wait=wait) as lease:
@@ -130,9 +130,9 @@ def correct(rt: Runtime, mention_id: int, verdict: Any, by: str, category: str |
             note: str = "") -> tuple[Any, list[Any]]:
     """A person's correction of a mention, applied at once: mention, event, and incident (a false alarm
     is closed, a missed crisis opens one), all in one transaction."""
-    from alerts.incidents import review_events
-    from analysis.corrections import apply_correction
-    from analysis.risk import load_lexicon
+    from yuqing.alerts.incidents import review_events
+    from yuqing.analysis.corrections import apply_correction
+    from yuqing.analysis.risk import load_lexicon
     from yuqing.locks import stage_lease
 
     now = rt.clock.now()
@@ -150,7 +150,7 @@ VERDICT_WORDS = {"crisis": "危机", "not_crisis": "非危机", "not_about_us": 
 
 def retrain(rt: Runtime) -> Any:
     """Fold the hospital's corrections into the crisis model; analysis picks it up at its next run."""
-    from analysis.corrections import retrain as retrain_model
+    from yuqing.analysis.corrections import retrain as retrain_model
 
     with rt.store.session() as sess:
         return retrain_model(sess, rt.cfg)
@@ -158,8 +158,8 @@ def retrain(rt: Runtime) -> Any:
 
 def escalate(rt: Runtime) -> Any:
     """Escalate unacknowledged incidents and report sources that keep failing."""
-    from alerts.escalation import check_escalations
-    from alerts.operators import check_source_health
+    from yuqing.alerts.escalation import check_escalations
+    from yuqing.alerts.operators import check_source_health
     from yuqing.locks import stage_lease
 
     with stage_lease(rt.store, "escalation", wait=30):
@@ -170,14 +170,14 @@ def escalate(rt: Runtime) -> Any:
 
 def dispatch(rt: Runtime) -> Any:
     """Send what is due in the outbox."""
-    from alerts.outbox import dispatch as dispatch_outbox
+    from yuqing.alerts.outbox import dispatch as dispatch_outbox
 
     return dispatch_outbox(rt.store, rt.cfg, rt.clock, rt.channel_senders())
 
 
 def digest(rt: Runtime, period_end: datetime | None = None) -> Any:
     """Build the weekly digest for the period ending at period_end (once per period)."""
-    from alerts.digest import build_digest
+    from yuqing.alerts.digest import build_digest
 
     return build_digest(rt.store, rt.cfg, rt.clock, period_end=period_end)
 

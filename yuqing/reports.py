@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from alerts.plan import level_label, risk_name
+from yuqing.alerts.plan import level_label, risk_name
 from yuqing.config import level_rank
 from yuqing.jobs import Runtime
 from yuqing.models import Incident, Mention, OutboxMessage
@@ -104,7 +104,7 @@ def incident_detail(rt: Runtime, incident_id: int) -> str:
 
 def source_table(rt: Runtime) -> str:
     """Every configured source's health, failing ones first."""
-    from crawler.health import source_health
+    from yuqing.crawler.health import source_health
 
     rows = []
     for h in sorted(source_health(rt.cfg, rt.store), key=lambda h: (-h.consecutive_failures, h.id)):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from crawler.spiders.base import SourceSpider
-from crawler.spiders.feed import FeedSpider
-from crawler.spiders.reviews import ReviewsSpider
-from crawler.spiders.search import SearchSpider
-from crawler.spiders.web import WebSpider
+from yuqing.crawler.spiders.base import SourceSpider
+from yuqing.crawler.spiders.feed import FeedSpider
+from yuqing.crawler.spiders.reviews import ReviewsSpider
+from yuqing.crawler.spiders.search import SearchSpider
+from yuqing.crawler.spiders.web import WebSpider
 
 SPIDERS: dict[str, type[SourceSpider]] = {
     "rss": FeedSpider,

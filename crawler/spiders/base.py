@@ -24,12 +24,12 @@ from twisted.internet.error import DNSLookupError, TCPTimedOutError
 from twisted.internet.error import TimeoutError as TwistedTimeout
 from twisted.python.failure import Failure
 
-from crawler.canonical import within_domains
-from crawler.items import MentionItem, MentionKind
-from crawler.middlewares import AlreadyKnown, OffDomainRedirect
-from crawler.pages import binary_reason
 from yuqing.clock import Clock, SystemClock
 from yuqing.config import AppConfig, Source
+from yuqing.crawler.canonical import within_domains
+from yuqing.crawler.items import MentionItem, MentionKind
+from yuqing.crawler.middlewares import AlreadyKnown, OffDomainRedirect
+from yuqing.crawler.pages import binary_reason
 
 STAT = "yuqing/{}"
 

@@ -21,10 +21,10 @@ from typing import Any
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
-from crawler.feeds import FeedEntry, NotAFeed, parse_feed
-from crawler.items import MentionItem
-from crawler.pages import declared_charset, header
-from crawler.spiders.base import SourceSpider, request_of
+from yuqing.crawler.feeds import FeedEntry, NotAFeed, parse_feed
+from yuqing.crawler.items import MentionItem
+from yuqing.crawler.pages import declared_charset, header
+from yuqing.crawler.spiders.base import SourceSpider, request_of
 
 #: An entry whose text (HTML stripped) is shorter than this is a summary, not the article.
 SUMMARY_CHARS = 200
@@ -97,7 +97,7 @@ class FeedSpider(SourceSpider):
         if not self.usable(response):
             yield feed_item
             return
-        from crawler.extract import extract_article
+        from yuqing.crawler.extract import extract_article
 
         self.articles_read.add(feed_item.url)  # not fetched again if it does not name the hospital
         article = extract_article(response.body, url=response.url, declared_encoding=declared_charset(response))

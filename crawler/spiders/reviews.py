@@ -42,9 +42,9 @@ from typing import Any
 from parsel import Selector
 from scrapy.http import Request, Response
 
-from crawler.canonical import normalise_text
-from crawler.pages import next_link, node_text, page_selector, parse_time, select, select_text
-from crawler.spiders.base import SourceSpider
+from yuqing.crawler.canonical import normalise_text
+from yuqing.crawler.pages import next_link, node_text, page_selector, parse_time, select, select_text
+from yuqing.crawler.spiders.base import SourceSpider
 
 log = logging.getLogger(__name__)
 

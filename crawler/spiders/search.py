@@ -20,10 +20,10 @@ from urllib.parse import quote
 from parsel import Selector
 from scrapy.http import Request, Response
 
-from crawler.feeds import NotAFeed, looks_like_feed, parse_feed
-from crawler.mention_filter import fold
-from crawler.pages import header, next_link, node_text, page_selector, select, select_text
-from crawler.spiders.base import SourceSpider, request_of
+from yuqing.crawler.feeds import NotAFeed, looks_like_feed, parse_feed
+from yuqing.crawler.mention_filter import fold
+from yuqing.crawler.pages import header, next_link, node_text, page_selector, select, select_text
+from yuqing.crawler.spiders.base import SourceSpider, request_of
 
 #: A block of text longer than this is a page section, not one result's snippet.
 MAX_SNIPPET_CHARS = 600

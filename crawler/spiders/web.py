@@ -18,9 +18,9 @@ from typing import Any
 from parsel import Selector
 from scrapy.http import Request, Response
 
-from crawler.canonical import canonical_url
-from crawler.pages import declared_charset, links, next_link, node_text, page_selector, parse_time, select_text
-from crawler.spiders.base import SourceSpider
+from yuqing.crawler.canonical import canonical_url
+from yuqing.crawler.pages import declared_charset, links, next_link, node_text, page_selector, parse_time, select_text
+from yuqing.crawler.spiders.base import SourceSpider
 
 #: Shorter link texts are navigation (首页, 更多, 下一页), not headlines.
 MIN_HEADLINE_CHARS = 6
@@ -77,7 +77,7 @@ class WebSpider(SourceSpider):
     def parse_article(self, response: Response) -> Iterator[Any]:
         if not self.usable(response):
             return
-        from crawler.extract import extract_article  # written alongside; imported when first needed
+        from yuqing.crawler.extract import extract_article  # written alongside; imported when first needed
 
         article = extract_article(response.body, url=response.url, declared_encoding=declared_charset(response))
         title, text = article.title or "", article.text

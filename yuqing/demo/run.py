@@ -29,8 +29,8 @@ import click
 import yaml
 from sqlalchemy import func, select
 
-from alerts.plan import level_label, risk_name
 from yuqing import jobs, reports
+from yuqing.alerts.plan import level_label, risk_name
 from yuqing.clock import ManualClock
 from yuqing.config import DEFAULT_CONFIG_DIR, level_rank, load_config
 from yuqing.demo import site
@@ -253,7 +253,7 @@ def run_demo(keep: Path | None = None) -> int:
     """Run the demo and print the story; returns the exit code."""
     workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="yuqing-demo-"))
     logging.getLogger().setLevel(logging.WARNING)  # the story is the output; warnings still show
-    logging.getLogger("alerts.escalation").setLevel(logging.ERROR)  # escalations are narrated instead
+    logging.getLogger("yuqing.alerts.escalation").setLevel(logging.ERROR)  # escalations are narrated instead
     with demo_session(workdir) as demo:
         run_story(demo)
     return 0
@@ -294,7 +294,7 @@ def _source_problems(rt: Runtime) -> None:
 
 def _acknowledge(rt: Runtime, narrator: Narrator, inc: Incident, note: str) -> None:
     """The duty officer acknowledges, as they would with `yuqing incidents ack`."""
-    from alerts.incidents import acknowledge
+    from yuqing.alerts.incidents import acknowledge
 
     duty = rt.cfg.channels.recipients[0].name
     narrator.heading(f"{rt.clock.now().astimezone(narrator.tz):%H:%M}  {duty} acknowledges incident {inc.id}: "
