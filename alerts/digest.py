@@ -27,14 +27,26 @@ from yuqing.alerts.messages import Rendered, enqueue_envelopes, local_time, rend
 from yuqing.alerts.plan import level_label
 from yuqing.clock import Clock
 from yuqing.config import AppConfig
-from yuqing.models import DigestRun, Event, Incident, IncidentTransition, Mention, OutboxMessage, SourceState
+from yuqing.models import (
+    Channel,
+    DigestRun,
+    Event,
+    Incident,
+    IncidentStatus,
+    IncidentTransition,
+    Mention,
+    MessageStatus,
+    OutboxMessage,
+    SourceState,
+)
 from yuqing.store import Store, audit
 
 log = logging.getLogger(__name__)
 
 POSITIVE_MIN = 0.6  # P(positive) from which a non-negative mention counts as positive
 WEEKDAYS = "一二三四五六日"
-STATUS_NAMES = {"open": "待确认", "acknowledged": "处理中", "resolved": "已结案"}
+STATUS_NAMES: dict[str, str] = {IncidentStatus.OPEN: "待确认", IncidentStatus.ACKNOWLEDGED: "处理中",
+                                IncidentStatus.RESOLVED: "已结案"}
 
 
 @dataclass(frozen=True)
@@ -178,8 +190,8 @@ def _problems(sess: Session, cfg: AppConfig, data: DigestData) -> None:
     """Dead letters and failing sources: what IT must fix before the next crisis."""
     tz = cfg.settings.timezone
     data.dead_total = sess.scalar(select(func.count()).select_from(OutboxMessage)
-                                  .where(OutboxMessage.status == "dead")) or 0
-    for m in sess.scalars(select(OutboxMessage).where(OutboxMessage.status == "dead")
+                                  .where(OutboxMessage.status == MessageStatus.DEAD)) or 0
+    for m in sess.scalars(select(OutboxMessage).where(OutboxMessage.status == MessageStatus.DEAD)
                           .order_by(OutboxMessage.id.desc()).limit(10)):
         data.dead_letters.append({"id": m.id, "channel": m.channel, "recipient": m.recipient,
                                   "subject": m.subject, "error": m.last_error or ""})
@@ -295,7 +307,7 @@ def build_digest(store: Store, cfg: AppConfig, clock: Clock, period_end: datetim
             run = DigestRun(period_start=start, period_end=end, created_at=now, path=str(html_path), summary=summary)
             sess.add(run)
             sess.flush()
-            envelopes = route(cfg, cfg.channels.digest_to, ["email", "wecom"], rendered)
+            envelopes = route(cfg, cfg.channels.digest_to, list(Channel), rendered)
             added = enqueue_envelopes(sess, now, f"digest:{start.isoformat()}", "digest", envelopes)
             audit(sess, now, "digest.built", f"digest:{run.id}", period=data.period_label, path=str(html_path),
                   messages=len(added))

@@ -14,7 +14,7 @@ from yuqing.alerts.messages import Rendered, enqueue_envelopes, event_facts, loc
 from yuqing.alerts.plan import level_label
 from yuqing.clock import Clock
 from yuqing.config import AppConfig, LevelRule
-from yuqing.models import Incident, IncidentTransition
+from yuqing.models import Incident, IncidentStatus, IncidentTransition
 from yuqing.store import Store, audit
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def check_escalations(store: Store, cfg: AppConfig, clock: Clock) -> list[Escala
     done: list[Escalation] = []
     with store.session() as sess:
         due = sess.scalars(select(Incident).where(
-            Incident.status == "open", Incident.next_escalation_at.is_not(None),
+            Incident.status == IncidentStatus.OPEN, Incident.next_escalation_at.is_not(None),
             Incident.next_escalation_at <= now).order_by(Incident.id))
         for incident in list(due):
             rule = rules.get(incident.level)

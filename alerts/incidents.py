@@ -26,7 +26,16 @@ from yuqing.alerts.messages import (
 from yuqing.alerts.plan import LevelDecision, assess, level_label
 from yuqing.clock import Clock
 from yuqing.config import AppConfig, LevelRule, level_rank
-from yuqing.models import Event, Incident, IncidentTransition, Mention, OutboxMessage
+from yuqing.models import (
+    Event,
+    Incident,
+    IncidentStatus,
+    IncidentTransition,
+    Mention,
+    MessageStatus,
+    OutboxMessage,
+    Resolution,
+)
 from yuqing.store import Store, audit
 
 log = logging.getLogger(__name__)
@@ -128,7 +137,7 @@ def _notify(sess: Session, cfg: AppConfig, now: datetime, incident: Incident, ev
 
 def _start_clock(incident: Incident, rule: LevelRule, now: datetime) -> None:
     """Open for acknowledgement from now on: a fresh deadline, escalation due at it."""
-    incident.status = "open"
+    incident.status = IncidentStatus.OPEN
     incident.ack_deadline = now + timedelta(minutes=rule.ack_minutes)
     incident.next_escalation_at = incident.ack_deadline
     incident.acknowledged_at = incident.acknowledged_by = None
@@ -187,7 +196,7 @@ def _sync_event(sess: Session, cfg: AppConfig, now: datetime, event: Event) -> I
         return None
     if incident is None:
         return _open(sess, cfg, now, event, decision)
-    if incident.status == "resolved":
+    if incident.status == IncidentStatus.RESOLVED:
         if incident.resolved_at is not None and _flared(sess, event, incident.resolved_at):
             return _raise(sess, cfg, now, incident, event, decision, "reopened")
         return None
@@ -232,7 +241,7 @@ def _who(by: str) -> str:
 def _acknowledge(sess: Session, incident: Incident, by: str, now: datetime, note: str) -> None:
     """Mark acknowledged and stop the escalation clock, with its transition and audit entry."""
     from_status = incident.status
-    incident.status, incident.acknowledged_at, incident.acknowledged_by = "acknowledged", now, by
+    incident.status, incident.acknowledged_at, incident.acknowledged_by = IncidentStatus.ACKNOWLEDGED, now, by
     incident.next_escalation_at, incident.updated_at = None, now
     transition(sess, incident, now, "acknowledged", from_status=from_status, from_level=incident.level,
                actor=by, note=note)
@@ -245,10 +254,10 @@ def acknowledge(store: Store, incident_id: int, by: str, clock: Clock, note: str
     by, now = _who(by), clock.now()
     with store.session() as sess:
         incident = _get(sess, incident_id)
-        if incident.status == "acknowledged":
+        if incident.status == IncidentStatus.ACKNOWLEDGED:
             return ActionResult(incident_id, False, f"事件 {incident_id} 已由 {incident.acknowledged_by} "
                                 f"于 {local_time(incident.acknowledged_at, tz)} 确认，无需重复确认")
-        if incident.status == "resolved":
+        if incident.status == IncidentStatus.RESOLVED:
             return ActionResult(incident_id, False, f"事件 {incident_id} 已由 {incident.resolved_by} 结案，无需确认")
         _acknowledge(sess, incident, by, now, note)
     log.info("incident %s acknowledged by %s", incident_id, by)
@@ -264,7 +273,7 @@ def mark_responded(store: Store, incident_id: int, by: str, clock: Clock, note: 
         if incident.responded_at is not None:
             return ActionResult(incident_id, False, f"事件 {incident_id} 已于 "
                                 f"{local_time(incident.responded_at, tz)} 记录过公开回应")
-        if incident.status == "open":
+        if incident.status == IncidentStatus.OPEN:
             _acknowledge(sess, incident, by, now, "公开回应时一并确认")
         incident.responded_at, incident.updated_at = now, now
         transition(sess, incident, now, "responded", from_status=incident.status, from_level=incident.level,
@@ -280,12 +289,12 @@ def resolve(store: Store, incident_id: int, by: str, clock: Clock, note: str = "
     by, now = _who(by), clock.now()
     with store.session() as sess:
         incident = _get(sess, incident_id)
-        if incident.status == "resolved":
+        if incident.status == IncidentStatus.RESOLVED:
             return ActionResult(incident_id, False, f"事件 {incident_id} 已由 {incident.resolved_by} 于 "
                                 f"{local_time(incident.resolved_at, tz)} 结案，无需重复结案")
         from_status = incident.status
-        incident.status, incident.resolved_at, incident.resolved_by = "resolved", now, by
-        incident.resolution, incident.next_escalation_at, incident.updated_at = "resolved", None, now
+        incident.status, incident.resolved_at, incident.resolved_by = IncidentStatus.RESOLVED, now, by
+        incident.resolution, incident.next_escalation_at, incident.updated_at = Resolution.RESOLVED, None, now
         transition(sess, incident, now, "resolved", from_status=from_status, from_level=incident.level,
                    actor=by, note=note)
         audit(sess, now, "incident.resolved", f"incident:{incident.id}", actor=by, note=note)
@@ -299,10 +308,10 @@ def resolve(store: Store, incident_id: int, by: str, clock: Clock, note: str = "
 def _cancel_pending(sess: Session, incident: Incident, why: str) -> int:
     """Unsent alerts and escalations of a closed false alarm are cancelled, not delivered late."""
     rows = sess.scalars(select(OutboxMessage).where(OutboxMessage.incident_id == incident.id,
-                                                    OutboxMessage.status == "pending"))
+                                                    OutboxMessage.status == MessageStatus.PENDING))
     n = 0
     for row in rows:
-        row.status, row.last_error = "cancelled", why
+        row.status, row.last_error = MessageStatus.CANCELLED, why
         n += 1
     return n
 
@@ -310,13 +319,13 @@ def _cancel_pending(sess: Session, incident: Incident, why: str) -> int:
 def _was_told(sess: Session, incident: Incident) -> bool:
     """Whether any alert or escalation about this incident reached someone."""
     return (sess.scalar(select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.incident_id == incident.id, OutboxMessage.status == "sent")) or 0) > 0
+        OutboxMessage.incident_id == incident.id, OutboxMessage.status == MessageStatus.SENT)) or 0) > 0
 
 
 def _false_alarm(sess: Session, cfg: AppConfig, now: datetime, incident: Incident, by: str, note: str) -> IncidentChange:
     """Close an incident whose event no longer meets the plan because its mentions were false alarms."""
     from_status = incident.status
-    incident.status, incident.resolution = "resolved", "false_alarm"
+    incident.status, incident.resolution = IncidentStatus.RESOLVED, Resolution.FALSE_ALARM
     incident.resolved_at, incident.resolved_by = now, by
     incident.next_escalation_at, incident.updated_at = None, now
     transition(sess, incident, now, "false_alarm", from_status=from_status, from_level=incident.level,
@@ -354,7 +363,7 @@ def review_events(sess: Session, cfg: AppConfig, now: datetime, event_ids: list[
             continue
         incident = sess.scalar(select(Incident).where(Incident.event_id == event.id)
                                .order_by(Incident.id.desc()).limit(1))
-        if incident is not None and incident.status != "resolved" and assess(event, cfg.plan) is None:
+        if incident is not None and incident.status != IncidentStatus.RESOLVED and assess(event, cfg.plan) is None:
             changes.append(_false_alarm(sess, cfg, now, incident, by, note))
             continue
         change = _sync_event(sess, cfg, now, event)

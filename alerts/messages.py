@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from yuqing.alerts.outbox import enqueue
 from yuqing.alerts.plan import risk_name, tier_name
 from yuqing.config import AppConfig, Recipient
-from yuqing.models import Event, Mention, OutboxMessage, SourceState
+from yuqing.models import Channel, Event, Mention, OutboxMessage, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def _email_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered) -> 
     """One e-mail per person with an address."""
     if cfg.channels.email is None:
         return []
-    return [Envelope("email", p.id, p.email, msg.subject, msg.text, msg.html, f"email:{p.id}")
+    return [Envelope(Channel.EMAIL, p.id, p.email, msg.subject, msg.text, msg.html, f"email:{p.id}")
             for p in people if p.email]
 
 
@@ -219,10 +219,10 @@ def _wecom_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered) -> 
         tags = [p.wecom_mention for p in members if p.wecom_mention]
         mobiles = [t for t in tags if MOBILE.match(t)]
         userids = [t for t in tags if not MOBILE.match(t)]
-        out.append(Envelope("wecom", robot_id, robot_id, msg.subject, wecom_markdown(msg.markdown, userids),
+        out.append(Envelope(Channel.WECOM, robot_id, robot_id, msg.subject, wecom_markdown(msg.markdown, userids),
                             None, f"wecom:{robot_id}"))
         if mobiles and msg.mention_text:
-            out.append(Envelope("wecom", robot_id, robot_id, msg.subject, wecom_text(msg.mention_text, mobiles),
+            out.append(Envelope(Channel.WECOM, robot_id, robot_id, msg.subject, wecom_text(msg.mention_text, mobiles),
                                 None, f"wecom:{robot_id}:mention"))
     return out
 
@@ -232,12 +232,12 @@ def route(cfg: AppConfig, ids: Iterable[str], channels: Iterable[str], msg: Rend
     people = cfg.channels.expand(list(ids))
     channels = list(channels)
     envelopes: list[Envelope] = []
-    if "email" in channels:
+    if Channel.EMAIL in channels:
         envelopes += _email_envelopes(cfg, people, msg)
-    if "wecom" in channels:
+    if Channel.WECOM in channels:
         envelopes += _wecom_envelopes(cfg, people, msg)
-    reached = {e.recipient for e in envelopes if e.channel == "email"}
-    reached |= {p.id for p in people if p.wecom_robot in cfg.channels.wecom_robots and "wecom" in channels}
+    reached = {e.recipient for e in envelopes if e.channel == Channel.EMAIL}
+    reached |= {p.id for p in people if p.wecom_robot in cfg.channels.wecom_robots and Channel.WECOM in channels}
     for p in people:
         if p.id not in reached:
             log.warning("recipient %s (%s) has no address on channels %s", p.id, p.name, channels)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from yuqing.alerts.messages import Rendered, enqueue_envelopes, local_time, render, route
 from yuqing.clock import Clock
 from yuqing.config import AppConfig
-from yuqing.models import OutboxMessage, SourceState
+from yuqing.models import Channel, OutboxMessage, SourceState
 from yuqing.store import Store, audit
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def notify_operators(sess: Session, cfg: AppConfig, now: datetime, *, key: str, 
     context = dict(subject=subject, title=subject, facts=facts, advice=advice)
     rendered = Rendered(subject=f"【yuqing 运维】{subject}", text=render("operator.txt.j2", **context),
                         html=render("operator.html.j2", **context), markdown=render("operator.md.j2", **context))
-    envelopes = route(cfg, cfg.settings.operators, ["email", "wecom"], rendered)
+    envelopes = route(cfg, cfg.settings.operators, list(Channel), rendered)
     return enqueue_envelopes(sess, now, key, "operator", envelopes)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from yuqing.clock import Clock
 from yuqing.config import AppConfig
-from yuqing.models import OutboxMessage
+from yuqing.models import MessageStatus, OutboxMessage
 from yuqing.store import Store, audit
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def enqueue(sess: Session, now: datetime, *, dedup_key: str, channel: str, recip
         return None
     msg = OutboxMessage(dedup_key=dedup_key, channel=channel, recipient=recipient, address=address,
                         purpose=purpose, subject=subject, body=body, body_html=body_html,
-                        incident_id=incident_id, status="pending", attempts=0,
+                        incident_id=incident_id, status=MessageStatus.PENDING, attempts=0,
                         created_at=now, next_attempt_at=now)
     sess.add(msg)
     sess.flush()
@@ -148,7 +148,7 @@ def _due_ids(store: Store, now: datetime, limit: int) -> list[int]:
     """Pending messages whose time has come, oldest first."""
     with store.session() as sess:
         query = (select(OutboxMessage.id)
-                 .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+                 .where(OutboxMessage.status == MessageStatus.PENDING, OutboxMessage.next_attempt_at <= now)
                  .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
         return list(sess.scalars(query))
 
@@ -158,7 +158,7 @@ def _claim(store: Store, message_id: int, now: datetime, policy: RetryPolicy) ->
     with store.session() as sess:
         result = sess.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending",
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == MessageStatus.PENDING,
                    OutboxMessage.next_attempt_at <= now)
             .values(next_attempt_at=now + timedelta(seconds=policy.lease_seconds))
             .execution_options(synchronize_session=False))
@@ -189,7 +189,7 @@ def _send(senders: Mapping[str, Sender], message: Outgoing) -> SendError | None:
 
 def _mark_sent(sess: Session, row: OutboxMessage, now: datetime) -> None:
     """Record a delivery."""
-    row.status, row.sent_at, row.attempts = "sent", now, row.attempts + 1
+    row.status, row.sent_at, row.attempts = MessageStatus.SENT, now, row.attempts + 1
     audit(sess, now, "outbox.sent", f"outbox:{row.id}", channel=row.channel, recipient=row.recipient,
           purpose=row.purpose)
 
@@ -198,7 +198,7 @@ def _mark_dead(sess: Session, cfg: AppConfig, row: OutboxMessage, now: datetime,
     """Give up on a message: dead letter, audit entry, and a notice to the operators."""
     from yuqing.alerts.operators import notify_operators
 
-    row.status, row.last_error = "dead", error
+    row.status, row.last_error = MessageStatus.DEAD, error
     audit(sess, now, "outbox.dead", f"outbox:{row.id}", channel=row.channel, recipient=row.recipient,
           purpose=row.purpose, attempts=row.attempts, error=error)
     log.error("outbox message %s (%s to %s, %s) is dead after %s attempt(s): %s",
@@ -216,7 +216,7 @@ def _record(store: Store, cfg: AppConfig, message: Outgoing, failure: SendError 
     """Write the outcome of one send: sent, deferred, retry later, or dead."""
     with store.session() as sess:
         row = sess.get(OutboxMessage, message.id)
-        if row is None or row.status != "pending":
+        if row is None or row.status != MessageStatus.PENDING:
             return
         if failure is None:
             _mark_sent(sess, row, now)
@@ -258,7 +258,7 @@ def dispatch(store: Store, cfg: AppConfig, clock: Clock, senders: Mapping[str, S
 def list_dead_letters(store: Store, limit: int = 100) -> list[DeadLetter]:
     """Messages the outbox gave up on, newest first."""
     with store.session() as sess:
-        rows = sess.scalars(select(OutboxMessage).where(OutboxMessage.status == "dead")
+        rows = sess.scalars(select(OutboxMessage).where(OutboxMessage.status == MessageStatus.DEAD)
                             .order_by(OutboxMessage.id.desc()).limit(limit))
         return [DeadLetter(id=r.id, channel=r.channel, recipient=r.recipient, address=r.address,
                            purpose=r.purpose, subject=r.subject, attempts=r.attempts,
@@ -270,12 +270,12 @@ def requeue_dead_letters(store: Store, clock: Clock, ids: Iterable[int] | None =
     """Give dead letters (all, or the ids given) a fresh set of attempts, due now."""
     now = clock.now()
     with store.session() as sess:
-        query = select(OutboxMessage).where(OutboxMessage.status == "dead")
+        query = select(OutboxMessage).where(OutboxMessage.status == MessageStatus.DEAD)
         if ids is not None:
             query = query.where(OutboxMessage.id.in_(list(ids)))
         requeued = []
         for row in sess.scalars(query):
-            row.status, row.attempts, row.next_attempt_at = "pending", 0, now
+            row.status, row.attempts, row.next_attempt_at = MessageStatus.PENDING, 0, now
             audit(sess, now, "outbox.requeued", f"outbox:{row.id}", actor=by, last_error=row.last_error)
             requeued.append(row.id)
     log.info("requeued dead letters %s", requeued)

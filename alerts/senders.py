@@ -23,6 +23,7 @@ from email.utils import format_datetime, make_msgid
 from yuqing.alerts.outbox import Outgoing, RateLimited, Sender, SendError
 from yuqing.clock import Clock
 from yuqing.config import AppConfig, EmailChannel, WeComRobot
+from yuqing.models import Channel
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def build_senders(cfg: AppConfig, clock: Clock) -> dict[str, Sender]:
     """One sender per configured channel, keyed by the outbox's channel names."""
     senders: dict[str, Sender] = {}
     if cfg.channels.email is not None:
-        senders["email"] = EmailSender(cfg.channels.email, clock)
+        senders[Channel.EMAIL] = EmailSender(cfg.channels.email, clock)
     if cfg.channels.wecom_robots:
-        senders["wecom"] = WeComSender(cfg.channels.wecom_robots, clock)
+        senders[Channel.WECOM] = WeComSender(cfg.channels.wecom_robots, clock)
     return senders

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from yuqing.config import ConfigError, load_config
+from yuqing.models import MessageStatus
 
 log = logging.getLogger("yuqing")
 
@@ -443,7 +444,7 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(["pending", "sent", "dead", "all"]), default="pending")
+@click.option("--status", type=click.Choice([*(s.value for s in MessageStatus), "all"]), default=MessageStatus.PENDING.value)
 @pass_ctx
 def outbox_list(c: Ctx, status: str) -> None:
     """Messages by status."""

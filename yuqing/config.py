@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from yuqing.resources import EXAMPLE_CONFIG, default_data_dir
+from yuqing.vocabulary import Channel
 
 DEFAULT_CONFIG_DIR = EXAMPLE_CONFIG
 DATA_DIR = default_data_dir()
@@ -195,9 +196,9 @@ class Sources(_Model):
 # --- plan.yaml -------------------------------------------------------------------
 
 
-def _both_channels() -> list[Literal["email", "wecom"]]:
+def _both_channels() -> list[Channel]:
     """A level's default channels: e-mail and WeCom."""
-    return ["email", "wecom"]
+    return list(Channel)
 
 
 class LevelRule(_Model):
@@ -212,7 +213,7 @@ class LevelRule(_Model):
     risk_categories: list[str] = Field(default_factory=list)
     require_crisis: bool = Field(True, description="Only events with at least one crisis mention.")
     notify: list[str] = Field(description="Recipient or group ids.")
-    channels: list[Literal["email", "wecom"]] = Field(default_factory=_both_channels)
+    channels: list[Channel] = Field(default_factory=_both_channels)
     ack_minutes: int = Field(ge=1, description="Acknowledgement deadline.")
     escalate_to: list[str] = Field(default_factory=list, description="Told when nobody acknowledges.")
     repeat_minutes: int = Field(30, ge=1, description="Gap between escalation rounds.")

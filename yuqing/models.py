@@ -7,7 +7,6 @@ Schema changes go through Alembic migrations in yuqing/migrations.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -25,6 +24,13 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# the enums, re-exported beside the columns that hold them
+from yuqing.vocabulary import Channel as Channel
+from yuqing.vocabulary import IncidentStatus as IncidentStatus
+from yuqing.vocabulary import MessageStatus as MessageStatus
+from yuqing.vocabulary import Resolution as Resolution
+from yuqing.vocabulary import Verdict as Verdict
 
 
 class UTCDateTime(TypeDecorator):
@@ -184,7 +190,7 @@ class Incident(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
     level: Mapped[str] = mapped_column(String(4))
-    status: Mapped[str] = mapped_column(String(20), default="open", doc="open, acknowledged, resolved.")
+    status: Mapped[str] = mapped_column(String(20), default=IncidentStatus.OPEN, doc="An IncidentStatus.")
     reason: Mapped[str] = mapped_column(Text, default="", doc="Why this level, in words.")
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -196,7 +202,7 @@ class Incident(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     escalations: Mapped[int] = mapped_column(Integer, default=0)
     next_escalation_at: Mapped[datetime | None]
-    resolution: Mapped[str | None] = mapped_column(String(20), doc="How it was closed: resolved or false_alarm.")
+    resolution: Mapped[str | None] = mapped_column(String(20), doc="How it was closed: a Resolution.")
 
     event: Mapped[Event] = relationship(back_populates="incidents")
     transitions: Mapped[list[IncidentTransition]] = relationship(
@@ -240,7 +246,7 @@ class OutboxMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
-    status: Mapped[str] = mapped_column(String(20), default="pending", doc="pending, sent, dead.")
+    status: Mapped[str] = mapped_column(String(20), default=MessageStatus.PENDING, doc="A MessageStatus.")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
@@ -251,15 +257,6 @@ class OutboxMessage(Base):
         UniqueConstraint("dedup_key", name="uq_outbox_dedup_key"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
     )
-
-
-class Verdict(StrEnum):
-    """What a person said about a mention's judgement."""
-
-    CRISIS = "crisis"
-    NOT_CRISIS = "not_crisis"
-    NOT_ABOUT_US = "not_about_us"
-    CATEGORY = "category"
 
 
 class Correction(Base):

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from yuqing.alerts.plan import level_label, risk_name
 from yuqing.config import level_rank
 from yuqing.jobs import Runtime
-from yuqing.models import Incident, Mention, OutboxMessage
+from yuqing.models import Incident, IncidentStatus, Mention, MessageStatus, OutboxMessage, Resolution
 
 # C0 and C1 control characters (ESC, BEL, …) and bidi overrides: scraped text must not drive the terminal
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -53,7 +53,7 @@ def _clip(text: str, size: int) -> str:
 
 def _status(incident: Incident) -> str:
     """An incident's status in one word; a false alarm says so."""
-    return "false alarm" if incident.resolution == "false_alarm" else incident.status
+    return "false alarm" if incident.resolution == Resolution.FALSE_ALARM else incident.status
 
 
 def incident_table(rt: Runtime, include_resolved: bool = False) -> str:
@@ -61,7 +61,7 @@ def incident_table(rt: Runtime, include_resolved: bool = False) -> str:
     with rt.store.session() as sess:
         query = select(Incident)
         if not include_resolved:
-            query = query.where(Incident.status != "resolved")
+            query = query.where(Incident.status != IncidentStatus.RESOLVED)
         found = list(sess.scalars(query))
         found.sort(key=lambda i: (-level_rank(i.level), i.opened_at))
         rows = [[str(i.id), level_label(i.level), _status(i), local(rt, i.opened_at), local(rt, i.ack_deadline),
@@ -124,7 +124,7 @@ def outbox_table(rt: Runtime, status: str) -> str:
         if status != "all":
             query = query.where(OutboxMessage.status == status)
         rows = [[str(m.id), m.status, m.purpose, m.channel, m.recipient, str(m.attempts),
-                 local(rt, m.next_attempt_at if m.status == "pending" else m.sent_at),
+                 local(rt, m.next_attempt_at if m.status == MessageStatus.PENDING else m.sent_at),
                  _clip(m.subject or m.body.splitlines()[0] if m.body else "", 36), _clip(m.last_error or "", 40)]
                 for m in sess.scalars(query)]
     if not rows:

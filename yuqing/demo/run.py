@@ -35,7 +35,7 @@ from yuqing.clock import ManualClock
 from yuqing.config import DEFAULT_CONFIG_DIR, level_rank, load_config
 from yuqing.demo import site
 from yuqing.jobs import Runtime
-from yuqing.models import Event, Incident, Mention, OutboxMessage, SourceState
+from yuqing.models import Event, Incident, IncidentStatus, Mention, MessageStatus, OutboxMessage, SourceState
 from yuqing.store import Store
 
 log = logging.getLogger(__name__)
@@ -304,7 +304,7 @@ def _acknowledge(rt: Runtime, narrator: Narrator, inc: Incident, note: str) -> N
 
 def _open_incidents(rt: Runtime) -> list[Incident]:
     with rt.store.session() as sess:
-        found = sess.scalars(select(Incident).where(Incident.status == "open")).all()
+        found = sess.scalars(select(Incident).where(Incident.status == IncidentStatus.OPEN)).all()
     return sorted(found, key=lambda i: (level_rank(i.level), i.id), reverse=True)
 
 
@@ -343,7 +343,7 @@ def _digest(rt: DemoRuntime, narrator: Narrator, workdir: Path) -> None:
     jobs.dispatch(rt)
     narrator.messages()
     with rt.store.session() as sess:
-        pending = sess.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.status != "sent"))
+        pending = sess.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.status != MessageStatus.SENT))
     click.echo(f"\n  digest written to {run.path}")
     click.echo(f"  outbox: {pending} message(s) not delivered")
     click.echo(f"  everything is kept in {workdir}. To look around, try:")

@@ -1,0 +1,46 @@
+"""The words the store and config use for states and channels, as enums (no dependencies: config, the
+store and every stage can import them)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class IncidentStatus(StrEnum):
+    """Where an incident stands: waiting for someone, in hand, or over."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Resolution(StrEnum):
+    """How an incident was closed."""
+
+    RESOLVED = "resolved"
+    FALSE_ALARM = "false_alarm"
+
+
+class MessageStatus(StrEnum):
+    """Where an outbox message stands."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"  # gave up after its retries; `yuqing outbox requeue` puts it back
+    CANCELLED = "cancelled"  # its incident was closed as a false alarm before it went out
+
+
+class Channel(StrEnum):
+    """How people are reached (one sender per channel in alerts/senders.py)."""
+
+    EMAIL = "email"
+    WECOM = "wecom"
+
+
+class Verdict(StrEnum):
+    """What a person said about a mention's judgement."""
+
+    CRISIS = "crisis"
+    NOT_CRISIS = "not_crisis"
+    NOT_ABOUT_US = "not_about_us"
+    CATEGORY = "category"
