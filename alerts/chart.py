@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
+# Fonts with Chinese glyphs, the most common first (Linux: fonts-noto-cjk or fonts-wqy-microhei; macOS;
+# Windows), so no machine or mail client falls back to a font that draws missing-glyph boxes.
+CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "PingFang SC",
+             "Hiragino Sans GB", "Microsoft YaHei", "SimHei")
+CJK_FONT_STACK = ", ".join(f"'{f}'" for f in CJK_FONTS) + ", sans-serif"
+
 
 @dataclass(frozen=True)
 class DayBar:
@@ -32,7 +38,7 @@ def daily_chart(days: list[DayBar], width: int = 640, height: int = 240) -> str:
     bar_w = slot * 0.6
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="每日提及量与负面占比" '
-             f'style="font-family:sans-serif;font-size:11px">']
+             f'style="font-family:{CJK_FONT_STACK};font-size:11px">']
     for i in range(5):
         value = peak * i / 4
         y = top + plot_h - plot_h * i / 4

@@ -6,6 +6,7 @@ restart either finds the run and sends nothing, or builds it from scratch.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import statistics
@@ -21,9 +22,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from yuqing.alerts.chart import DayBar, daily_chart
+from yuqing.alerts.chart import CJK_FONT_STACK, DayBar, daily_chart
 from yuqing.alerts.escalation import duration_text
-from yuqing.alerts.messages import Rendered, enqueue_envelopes, local_time, render, route
+from yuqing.alerts.messages import Rendered, enqueue_envelopes, local_time, render, route, safe_url, top_links
 from yuqing.alerts.plan import level_label
 from yuqing.clock import Clock
 from yuqing.config import AppConfig
@@ -37,6 +38,7 @@ from yuqing.models import (
     Mention,
     MessageStatus,
     OutboxMessage,
+    Resolution,
     SourceState,
 )
 from yuqing.store import Store, audit
@@ -75,6 +77,9 @@ class DigestData:
     events: list[dict[str, Any]] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
     incidents: list[dict[str, Any]] = field(default_factory=list)
+    keywords: list[tuple[str, int]] = field(default_factory=list)
+    coverage: list[dict[str, Any]] = field(default_factory=list)
+    satisfaction: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     dead_total: int = 0
     failing_sources: list[dict[str, Any]] = field(default_factory=list)
@@ -102,8 +107,9 @@ def _mentions(sess: Session, start: datetime, end: datetime) -> list[Any]:
     """The period's mentions about the hospital as light rows: id, source, time, sentiment, negative, event
     (negative is the crisis judgement's, the same the plan counts; "not about us" corrections are left out)."""
     when = _when()
-    rows = sess.execute(select(Mention.source_id, Mention.published_at, Mention.fetched_at, Mention.sentiment,
-                               Mention.negative, Mention.event_id)
+    rows = sess.execute(select(Mention.id, Mention.source_id, Mention.published_at, Mention.fetched_at,
+                               Mention.sentiment, Mention.negative, Mention.event_id, Mention.kind, Mention.rating,
+                               Mention.keywords, Mention.title, Mention.url)
                         .where(when >= start, when < end, Mention.about_us.is_not(False)))
     return list(rows)
 
@@ -136,8 +142,14 @@ def _incident_level(sess: Session, event_id: int) -> str:
     return level_label(incident.level) if incident else "未达预案级别"
 
 
-def _top_events(sess: Session, rows: list[Any], limit: int = 5) -> list[dict[str, Any]]:
-    """Events with the most negative mentions this week."""
+def _link(sess: Session, cfg: AppConfig, event: Event) -> str:
+    """The event's most telling article, as an http(s) URL, or ''."""
+    links = top_links(sess, cfg, event, limit=1)
+    return safe_url(links[0]["url"]) if links else ""
+
+
+def _top_events(sess: Session, cfg: AppConfig, rows: list[Any], limit: int = 5) -> list[dict[str, Any]]:
+    """Events with the most negative mentions this week, linked to their most telling article."""
     counts = Counter(r.event_id for r in rows if r.negative and r.event_id is not None)
     out = []
     for event_id, negative in counts.most_common(limit):
@@ -145,15 +157,57 @@ def _top_events(sess: Session, rows: list[Any], limit: int = 5) -> list[dict[str
         if event is None:
             continue
         out.append({"id": event.id, "headline": event.headline or "（无标题）", "negative_week": negative,
-                    "mentions": event.mention_count, "negative": event.negative_count,
+                    "mentions": event.mention_count, "negative": event.negative_count, "url": _link(sess, cfg, event),
                     "sources": event.source_count, "level": _incident_level(sess, event.id)})
     return out
 
 
-def _top_sources(sess: Session, cfg: AppConfig, rows: list[Any], limit: int = 8) -> list[dict[str, Any]]:
-    """Sources that carried the most mentions this week, with their negative ones."""
+def _keywords(rows: list[Any], limit: int = 12) -> list[tuple[str, int]]:
+    """What the week was about: the keywords most mentions share (the hospital's own names never are one)."""
+    counts: Counter[str] = Counter()
+    for r in rows:
+        counts.update(set(r.keywords or ()))
+    return [(w, n) for w, n in counts.most_common(limit) if n >= 2]
+
+
+def _coverage(sess: Session, cfg: AppConfig, rows: list[Any], limit: int = 8) -> list[dict[str, Any]]:
+    """The publicity that landed: positive news and posts by outlet, each with one linked headline
+    (the publicity office is judged on coverage)."""
+    names = _source_names(sess, cfg)
+    by_source: dict[str, list[Any]] = {}
+    for r in rows:
+        if r.kind != "review" and r.negative is False and (r.sentiment or 0) >= POSITIVE_MIN:
+            by_source.setdefault(r.source_id, []).append(r)
+    ranked = sorted(by_source.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:limit]
+    return [{"outlet": names.get(sid, sid), "count": len(items), "headline": items[0].title or "（无标题）",
+             "url": safe_url(items[0].url)} for sid, items in ranked]
+
+
+def _satisfaction(sess: Session, cfg: AppConfig, end: datetime, weeks: int = 6) -> list[dict[str, Any]]:
+    """Patient-review satisfaction by week, oldest first: reviews, the share not negative, mean stars."""
+    tz = ZoneInfo(cfg.settings.timezone)
+    out = []
+    for k in range(weeks, 0, -1):
+        stop = end - timedelta(days=7 * (k - 1))
+        start = stop - timedelta(days=7)
+        reviews = [r for r in _mentions(sess, start, stop) if r.kind == "review" and r.negative is not None]
+        ratings = [r.rating for r in reviews if r.rating is not None]
+        out.append({"week": f"{start.astimezone(tz):%m/%d}–{(stop - timedelta(seconds=1)).astimezone(tz):%m/%d}",
+                    "reviews": len(reviews),
+                    "satisfied": _pct(sum(1 for r in reviews if not r.negative) / len(reviews)) if reviews else "—",
+                    "stars": f"{statistics.mean(ratings):.1f}" if ratings else "—"})
+    return out
+
+
+def _source_names(sess: Session, cfg: AppConfig) -> dict[str, str]:
     names = {s.id: s.name for s in sess.scalars(select(SourceState))}
     names.update({s.id: s.name for s in cfg.sources.sources})
+    return names
+
+
+def _top_sources(sess: Session, cfg: AppConfig, rows: list[Any], limit: int = 8) -> list[dict[str, Any]]:
+    """Sources that carried the most mentions this week, with their negative ones."""
+    names = _source_names(sess, cfg)
     totals = Counter(r.source_id for r in rows)
     negatives = Counter(r.source_id for r in rows if r.negative)
     return [{"name": names.get(sid, sid), "mentions": n, "negative": negatives[sid]}
@@ -166,6 +220,13 @@ def _first_ack(sess: Session, incident: Incident) -> datetime | None:
         IncidentTransition.incident_id == incident.id, IncidentTransition.action == "acknowledged"))
 
 
+def _status_name(incident: Incident) -> str:
+    """The incident's state in words; a false alarm says so."""
+    if incident.resolution == Resolution.FALSE_ALARM:
+        return "误报已撤销"
+    return STATUS_NAMES.get(incident.status, incident.status)
+
+
 def _incidents(sess: Session, cfg: AppConfig, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Incidents open at any time in the period, with time-to-acknowledge and time-to-respond."""
     tz = cfg.settings.timezone
@@ -175,8 +236,9 @@ def _incidents(sess: Session, cfg: AppConfig, start: datetime, end: datetime) ->
     for inc in sess.scalars(query):
         acked = _first_ack(sess, inc)
         out.append({
-            "id": inc.id, "level": level_label(inc.level), "status": STATUS_NAMES.get(inc.status, inc.status),
-            "headline": inc.event.headline or "（无标题）", "opened": local_time(inc.opened_at, tz),
+            "id": inc.id, "level": level_label(inc.level), "status": _status_name(inc),
+            "headline": inc.event.headline or "（无标题）", "url": _link(sess, cfg, inc.event),
+            "opened": local_time(inc.opened_at, tz),
             "tta": duration_text(acked - inc.opened_at) if acked else "未确认",
             "tta_minutes": (acked - inc.opened_at).total_seconds() / 60 if acked else None,
             "ttr": duration_text(inc.responded_at - inc.opened_at) if inc.responded_at else "未回应",
@@ -209,8 +271,11 @@ def collect(sess: Session, cfg: AppConfig, start: datetime, end: datetime, now: 
                       previous=_shares(_mentions(sess, start - (end - start), start)),
                       period_label=f"{start.astimezone(tz):%Y-%m-%d} 至 {last:%Y-%m-%d}",
                       days=_days(cfg, rows, end), generated=local_time(now, cfg.settings.timezone))
-    data.events = _top_events(sess, rows)
+    data.events = _top_events(sess, cfg, rows)
     data.sources = _top_sources(sess, cfg, rows)
+    data.keywords = _keywords(rows)
+    data.coverage = _coverage(sess, cfg, rows)
+    data.satisfaction = _satisfaction(sess, cfg, end)
     data.incidents = _incidents(sess, cfg, start, end)
     _problems(sess, cfg, data)
     return data
@@ -257,17 +322,33 @@ def figures(data: DigestData) -> dict[str, Any]:
 def render_digest(data: DigestData) -> Rendered:
     """HTML page (self-contained, with the chart), plain text and the WeCom markdown summary."""
     subject = f"【舆情周报】{data.hospital} {data.period_label}"
-    context = dict(d=data, f=figures(data), chart=Markup(daily_chart(data.days)), subject=subject)
+    context = dict(d=data, f=figures(data), chart=Markup(daily_chart(data.days)), subject=subject, fonts=CJK_FONT_STACK)
     return Rendered(subject=subject, text=render("digest.txt.j2", **context),
                     html=render("digest.html.j2", **context), markdown=render("digest.md.j2", **context))
 
 
 def digest_dir(cfg: AppConfig) -> Path:
-    """settings.digest_dir (relative to the config directory), else data_dir/digests."""
+    """settings.digest_dir (relative to the config directory), else data_dir/digests/<database>: digests of
+    two databases sharing a data directory (a test install beside the real one) never overwrite each other."""
     chosen = cfg.settings.digest_dir
     if chosen is None:
-        return Path(cfg.settings.data_dir) / "digests"
+        return Path(cfg.settings.data_dir) / "digests" / database_label(cfg.database_url)
     return chosen if chosen.is_absolute() else (cfg.config_dir / chosen).resolve()
+
+
+def database_label(url: str) -> str:
+    """A short, readable, stable name for a database: its file or database name and a hash of the URL."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = Path(parsed.database or "db").stem or "db"
+    digest = hashlib.sha256(parsed.render_as_string(hide_password=True).encode("utf-8")).hexdigest()[:8]
+    return f"{name}-{digest}"
+
+
+def _first_mention(sess: Session) -> datetime | None:
+    """When the first mention about the hospital was found: no digest covers the weeks before it."""
+    return sess.scalar(select(func.min(Mention.fetched_at)).where(Mention.about_us.is_not(False)))
 
 
 def _write(path: Path, text: str) -> None:
@@ -284,6 +365,22 @@ def _existing(store: Store, start: datetime) -> DigestRun | None:
         return sess.scalar(select(DigestRun).where(DigestRun.period_start == start))
 
 
+def _skipped(store: Store, cfg: AppConfig, start: datetime, end: datetime, now: datetime) -> DigestRun:
+    """A week before anything was collected (a fresh install): recorded as done, sent to nobody."""
+    tz = ZoneInfo(cfg.settings.timezone)
+    why = f"nothing was collected before {end.astimezone(tz):%Y-%m-%d %H:%M}"
+    try:
+        with store.session() as sess:
+            run = DigestRun(period_start=start, period_end=end, created_at=now, path="", summary={"skipped": why})
+            sess.add(run)
+    except IntegrityError:
+        found = _existing(store, start)
+        assert found is not None
+        return found
+    log.info("no digest for the week ending %s: %s", end.astimezone(tz), why)
+    return run
+
+
 def build_digest(store: Store, cfg: AppConfig, clock: Clock, period_end: datetime | None = None) -> DigestRun:
     """Render the week's digest once, write it, and enqueue it to channels.digest_to."""
     now = clock.now()
@@ -293,6 +390,9 @@ def build_digest(store: Store, cfg: AppConfig, clock: Clock, period_end: datetim
         log.info("digest for %s already built (%s); not sending again", start, found.path)
         return found
     with store.session() as sess:
+        first = _first_mention(sess)
+        if first is None or first >= end:
+            return _skipped(store, cfg, start, end, now)
         data = collect(sess, cfg, start, end, now)
     rendered = render_digest(data)
     tz = ZoneInfo(cfg.settings.timezone)

@@ -112,8 +112,59 @@ def test_digest_rendered_once_and_sent_to_digest_to(store, clock, cfg, senders, 
 
 def test_next_week_is_a_new_digest(store, clock, cfg, tmp_path):
     cfg = cfg.model_copy(update={"settings": cfg.settings.model_copy(update={"digest_dir": tmp_path})})
+    add_sources(store)
+    mentions(store, WEEK_START - timedelta(days=7), [(1, 0)], "early")  # monitoring began before this week
     first = build_digest(store, cfg, clock)
     clock.advance(days=7)
     second = build_digest(store, cfg, clock)
     assert second.id != first.id and second.period_start == first.period_end
     assert second.summary["total"] == 0 and second.summary["total_change"] == "持平（均为 0）"
+
+
+def test_no_digest_for_weeks_before_anything_was_collected(store, clock, cfg, tmp_path):
+    """A fresh install's first tick must not mail last week's empty digest to leadership."""
+    cfg = cfg.model_copy(update={"settings": cfg.settings.model_copy(update={"digest_dir": tmp_path / "digests"})})
+    add_sources(store)
+    mentions(store, WEEK_START + timedelta(days=8), [(1, 0)], "later")  # the first mention came after the week
+    before = len(outbox(store))
+    run = build_digest(store, cfg, clock)
+    assert run.path == "" and "nothing was collected" in run.summary["skipped"]
+    assert len(outbox(store)) == before and not (tmp_path / "digests").exists()
+    assert build_digest(store, cfg, clock).id == run.id  # the week is done: not tried again every tick
+
+
+def test_digests_of_two_databases_never_share_a_folder(cfg, tmp_path):
+    from yuqing.alerts.digest import digest_dir
+
+    one = cfg.model_copy(update={"settings": cfg.settings.model_copy(update={"data_dir": tmp_path,
+                                                                              "database_url": "sqlite:///a/yuqing.db"})})
+    two = cfg.model_copy(update={"settings": cfg.settings.model_copy(update={"data_dir": tmp_path,
+                                                                              "database_url": "sqlite:///b/yuqing.db"})})
+    assert digest_dir(one) != digest_dir(two)
+    assert digest_dir(one).parent == tmp_path / "digests" and digest_dir(one).name.startswith("yuqing-")
+
+
+def test_the_digest_links_headlines_and_shows_keywords_coverage_and_satisfaction(store, clock, cfg, tmp_path):
+    cfg = cfg.model_copy(update={"settings": cfg.settings.model_copy(update={"digest_dir": tmp_path})})
+    prepare(store, clock, cfg)
+    with store.session() as sess:
+        for i in range(3):  # publicity that landed, and reviews with stars
+            when = WEEK_START + timedelta(days=1, hours=i)
+            sess.add(Mention(url=f"https://province-health-news.example/good/{i}", source_id="province-health-news",
+                             title=f"江城一院获评省级文明单位{i}", fetched_at=when, published_at=when,
+                             content_hash=f"good{i}", negative=False, sentiment=0.95, keywords=["文明单位", "省级"]))
+            sess.add(Mention(url=f"https://jiangcheng-daily.example/review/{i}", source_id="jiangcheng-daily",
+                             kind="review", title="点评", fetched_at=when, published_at=when, content_hash=f"rev{i}",
+                             negative=i == 0, sentiment=0.2 if i == 0 else 0.9, rating=2.0 if i == 0 else 5.0,
+                             keywords=["文明单位"]))
+        sess.add(Mention(url="javascript:alert(1)", source_id="news-search", title="<b>好</b>新闻",
+                         fetched_at=WEEK_START + timedelta(days=2), content_hash="js", negative=False, sentiment=0.99))
+    run = build_digest(store, cfg, clock)
+    html = open(run.path, encoding="utf-8").read()
+    text = open(run.path.replace(".html", ".txt"), encoding="utf-8").read()
+    assert "文明单位（6）" in html and "文明单位（6）" in text  # the week's keywords
+    assert "省卫生健康新闻" in html and 'href="https://province-health-news.example/good/' in html
+    assert 'href="javascript' not in html and "&lt;b&gt;好&lt;/b&gt;新闻" in html  # only http(s) links, escaped
+    assert "66.7%" in html and "4.0" in html  # two of three reviews satisfied, mean 4 stars
+    assert 'rel="noopener noreferrer"' in html
+    assert "WenQuanYi Micro Hei" in html and "Noto Sans CJK SC" in html  # a CJK font list, page and chart

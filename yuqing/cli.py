@@ -272,7 +272,15 @@ def digest(c: Ctx, period_end: datetime | None) -> None:
     rt = c.runtime()
     end = _local(rt.cfg, period_end) if period_end else None
     run = run_digest(rt, period_end=end)
-    click.echo(f"digest for {run.period_start:%Y-%m-%d} – {run.period_end:%Y-%m-%d} written to {run.path}")
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(rt.cfg.settings.timezone)
+    start, stop = run.period_start.astimezone(tz), run.period_end.astimezone(tz)
+    period = f"{start:%Y-%m-%d %H:%M} – {stop:%Y-%m-%d %H:%M} ({rt.cfg.settings.timezone})"
+    if not run.path:
+        click.echo(f"no digest for {period}: {run.summary.get('skipped', 'skipped')}")
+    else:
+        click.echo(f"digest for {period} written to {run.path}")
 
 
 def _local(cfg: Any, naive: datetime) -> datetime:
