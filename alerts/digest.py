@@ -22,9 +22,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from yuqing.alerts.chart import CJK_FONT_STACK, DayBar, daily_chart
+from yuqing.alerts.chart import CJK_FONT_STACK, DayBar, daily_chart, daily_chart_png
 from yuqing.alerts.escalation import duration_text
 from yuqing.alerts.messages import Rendered, enqueue_envelopes, local_time, render, route, safe_url, top_links
+from yuqing.alerts.outbox import InlineImage
 from yuqing.alerts.plan import level_label
 from yuqing.clock import Clock
 from yuqing.config import AppConfig
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 POSITIVE_MIN = 0.6  # P(positive) from which a non-negative mention counts as positive
 WEEKDAYS = "一二三四五六日"
+CHART_CID = "daily-chart"  # the e-mail's <img src="cid:daily-chart"> and its PNG part
 STATUS_NAMES: dict[str, str] = {IncidentStatus.OPEN: "待确认", IncidentStatus.ACKNOWLEDGED: "处理中",
                                 IncidentStatus.RESOLVED: "已结案"}
 
@@ -323,8 +325,11 @@ def render_digest(data: DigestData) -> Rendered:
     """HTML page (self-contained, with the chart), plain text and the WeCom markdown summary."""
     subject = f"【舆情周报】{data.hospital} {data.period_label}"
     context = dict(d=data, f=figures(data), chart=Markup(daily_chart(data.days)), subject=subject, fonts=CJK_FONT_STACK)
+    picture = Markup(f'<img src="cid:{CHART_CID}" width="640" height="240" alt="每日提及量与负面占比">')
     return Rendered(subject=subject, text=render("digest.txt.j2", **context),
-                    html=render("digest.html.j2", **context), markdown=render("digest.md.j2", **context))
+                    html=render("digest.html.j2", **context), markdown=render("digest.md.j2", **context),
+                    email_html=render("digest.html.j2", **{**context, "chart": picture}),
+                    images=(InlineImage(CHART_CID, daily_chart_png(data.days)),))
 
 
 def digest_dir(cfg: AppConfig) -> Path:

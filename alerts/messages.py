@@ -23,7 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yuqing.alerts.outbox import enqueue
+from yuqing.alerts.outbox import InlineImage, enqueue
 from yuqing.alerts.plan import risk_name, tier_name
 from yuqing.config import AppConfig, Recipient
 from yuqing.models import Channel, Event, Mention, OutboxMessage, SourceState
@@ -164,13 +164,15 @@ def event_facts(sess: Session, cfg: AppConfig, event: Event) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Rendered:
-    """One message in every form a channel needs."""
+    """One message in every form a channel needs (e-mail HTML may differ from the page: images by cid)."""
 
     subject: str
     text: str
     html: str
     markdown: str
     mention_text: str = ""
+    email_html: str | None = None
+    images: tuple[InlineImage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ class Envelope:
     body: str
     body_html: str | None
     suffix: str
+    images: tuple[InlineImage, ...] = ()
 
 
 def wecom_markdown(content: str, userids: list[str]) -> str:
@@ -204,8 +207,8 @@ def _email_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered) -> 
     """One e-mail per person with an address."""
     if cfg.channels.email is None:
         return []
-    return [Envelope(Channel.EMAIL, p.id, p.email, msg.subject, msg.text, msg.html, f"email:{p.id}")
-            for p in people if p.email]
+    return [Envelope(Channel.EMAIL, p.id, p.email, msg.subject, msg.text, msg.email_html or msg.html, f"email:{p.id}",
+                     msg.images) for p in people if p.email]
 
 
 def _wecom_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered) -> list[Envelope]:
@@ -251,7 +254,7 @@ def enqueue_envelopes(sess: Session, now: datetime, key: str, purpose: str, enve
     for env in envelopes:
         row = enqueue(sess, now, dedup_key=f"{key}:{env.suffix}", channel=env.channel, recipient=env.recipient,
                       address=env.address, purpose=purpose, subject=env.subject, body=env.body,
-                      body_html=env.body_html, incident_id=incident_id)
+                      body_html=env.body_html, incident_id=incident_id, images=env.images)
         if row is not None:
             added.append(row)
     return added

@@ -9,8 +9,9 @@ carry an X-Yuqing-Key header so people can tell), never a loss.
 
 from __future__ import annotations
 
+import base64
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -44,6 +45,22 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class InlineImage:
+    """A picture an e-mail's HTML shows by Content-ID (<img src="cid:…">), sent inside the message."""
+
+    cid: str
+    data: bytes
+    subtype: str = "png"
+
+    def stored(self) -> dict[str, str]:
+        return {"cid": self.cid, "subtype": self.subtype, "data": base64.b64encode(self.data).decode("ascii")}
+
+    @classmethod
+    def from_stored(cls, item: Mapping[str, str]) -> InlineImage:
+        return cls(item["cid"], base64.b64decode(item["data"]), item.get("subtype", "png"))
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """A claimed message as plain data, so sending needs no database session."""
 
@@ -57,6 +74,7 @@ class Outgoing:
     body: str
     body_html: str | None
     attempts: int
+    images: tuple[InlineImage, ...] = ()
 
 
 class SendError(Exception):
@@ -112,7 +130,7 @@ class DeadLetter:
 
 def enqueue(sess: Session, now: datetime, *, dedup_key: str, channel: str, recipient: str, address: str,
             purpose: str, subject: str, body: str, body_html: str | None = None,
-            incident_id: int | None = None) -> OutboxMessage | None:
+            incident_id: int | None = None, images: Sequence[InlineImage] = ()) -> OutboxMessage | None:
     """Add a message in the caller's transaction; a dedup_key already there adds nothing."""
     existing = sess.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key))
     if existing is not None:
@@ -121,6 +139,7 @@ def enqueue(sess: Session, now: datetime, *, dedup_key: str, channel: str, recip
     msg = OutboxMessage(dedup_key=dedup_key, channel=channel, recipient=recipient, address=address,
                         purpose=purpose, subject=subject, body=body, body_html=body_html,
                         incident_id=incident_id, status=MessageStatus.PENDING, attempts=0,
+                        inline_images=[img.stored() for img in images],
                         created_at=now, next_attempt_at=now)
     sess.add(msg)
     sess.flush()
@@ -169,7 +188,8 @@ def _claim(store: Store, message_id: int, now: datetime, policy: RetryPolicy) ->
         assert row is not None
         return Outgoing(id=row.id, dedup_key=row.dedup_key, channel=row.channel, recipient=row.recipient,
                         address=row.address, purpose=row.purpose, subject=row.subject, body=row.body,
-                        body_html=row.body_html, attempts=row.attempts)
+                        body_html=row.body_html, attempts=row.attempts,
+                        images=tuple(InlineImage.from_stored(i) for i in row.inline_images or ()))
 
 
 def _send(senders: Mapping[str, Sender], message: Outgoing) -> SendError | None:

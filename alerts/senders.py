@@ -46,6 +46,12 @@ def build_email(channel: EmailChannel, message: Outgoing, now: datetime) -> Emai
     mail.set_content(message.body, charset="utf-8")
     if message.body_html:
         mail.add_alternative(message.body_html, subtype="html", charset="utf-8")
+        if message.images:  # multipart/related: the HTML part and the pictures it shows by Content-ID
+            html_part = mail.get_body(preferencelist=("html",))
+            assert isinstance(html_part, EmailMessage)  # add_alternative made it one
+            for image in message.images:
+                html_part.add_related(image.data, maintype="image", subtype=image.subtype, cid=f"<{image.cid}>",
+                                      filename=f"{image.cid}.{image.subtype}", disposition="inline")
     return mail
 
 

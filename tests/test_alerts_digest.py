@@ -106,7 +106,17 @@ def test_digest_rendered_once_and_sent_to_digest_to(store, clock, cfg, senders, 
     digests = [m for m in smtp.messages if "舆情周报" in m["Subject"]]
     assert sorted(m["To"] for m in digests) == [
         "chenli@hospital.example", "liuyang@hospital.example", "zhangmin@hospital.example"]
-    assert "<svg" in digests[0].get_body(("html",)).get_content()
+    # the chart travels as a PNG part the HTML shows by Content-ID: mail clients drop inline SVG
+    html_mail = digests[0].get_body(("html",)).get_content()
+    assert 'src="cid:daily-chart"' in html_mail and "<svg" not in html_mail
+    pictures = [p for p in digests[0].walk() if p.get_content_type() == "image/png"]
+    assert len(pictures) == 1 and pictures[0]["Content-ID"] == "<daily-chart>"
+    from io import BytesIO
+
+    from PIL import Image
+
+    chart = Image.open(BytesIO(pictures[0].get_content()))
+    assert chart.format == "PNG" and chart.size == (1280, 480)
     assert any("舆情周报" in c for c in robot_contents(wecom))
 
 

@@ -245,6 +245,7 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
+    inline_images: Mapped[list[Any]] = mapped_column(default=list, doc="Pictures the HTML shows by cid (base64).")
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     status: Mapped[str] = mapped_column(String(20), default=MessageStatus.PENDING, doc="A MessageStatus.")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
