@@ -357,9 +357,10 @@ def _first_mention(sess: Session) -> datetime | None:
 
 
 def _write(path: Path, text: str) -> None:
-    """Write atomically, so a crash never leaves half a digest."""
+    """Write atomically, so a crash never leaves half a digest; a temp name of its own per process, so two
+    builders racing for the same week never move each other's file away."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 

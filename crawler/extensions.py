@@ -13,6 +13,7 @@ so nothing is skipped next time because of a fault this time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from scrapy import Spider, signals
@@ -56,6 +57,7 @@ class SourceStateExtension:
         self.crawler = crawler
         self.store = store
         self.clock = clock
+        self.progress: Callable[[str, str], None] | None = None  # told (source id, outcome) as each finishes
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SourceStateExtension:
@@ -64,6 +66,8 @@ class SourceStateExtension:
             raise NotConfigured("no store configured")
         shared_clock = crawler.settings.get("YUQING_CLOCK")
         ext = cls(crawler, store, shared_clock.obj if shared_clock is not None else SystemClock())
+        shared_progress = crawler.settings.get("YUQING_PROGRESS")
+        ext.progress = shared_progress.obj if shared_progress is not None else None
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
@@ -90,6 +94,8 @@ class SourceStateExtension:
                  stats.get("yuqing/reposts", 0), stats.get("yuqing/duplicates", 0),
                  stats.get("yuqing/not_mentioning", 0), stats.get("yuqing/errors", 0),
                  f"; last error: {error}" if error else "")
+        if self.progress is not None:  # the CLI's progress bar over many sources
+            self.progress(source.id, result)
 
     def _record(self, state: SourceState, stats: dict[str, Any], result: str, error: str | None,
                 remember: dict[str, str | None], reason: str) -> None:

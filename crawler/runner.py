@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -125,7 +126,7 @@ def snapshots(store: Store, sources: list[Source]) -> dict[str, Any]:
 
 
 def crawl_sources(cfg: AppConfig, source_ids: list[str] | None = None, store_url: str | None = None,
-                  *, clock: Clock | None = None) -> CrawlReport:
+                  *, clock: Clock | None = None, progress: Callable[[str, str], None] | None = None) -> CrawlReport:
     """Crawl the given enabled sources in one CrawlerProcess in this process; once per process."""
     from yuqing.crawler.settings import Shared, build_settings
 
@@ -141,6 +142,8 @@ def crawl_sources(cfg: AppConfig, source_ids: list[str] | None = None, store_url
         settings = build_settings(cfg, store.url)
         settings["YUQING_STORE"] = Shared(store)
         settings["YUQING_CLOCK"] = Shared(clock or SystemClock())
+        if progress is not None:
+            settings["YUQING_PROGRESS"] = Shared(progress)
         crawlers = _run(cfg, settings, runnable, snapshots(store, runnable))
         report.runs.extend(_source_run(src, crawler) for src, crawler in crawlers)
     failed = sum(r.outcome == "failed" for r in report.runs)

@@ -80,7 +80,8 @@ def test_outbox_dispatch_digest_and_tick(seeded: Path) -> None:
     assert "no dead messages" in _yuqing(seeded, "outbox", "list", "--status", "dead").stdout
     assert "requeued 0 message(s)" in _yuqing(seeded, "outbox", "requeue").stdout
     dispatched = _yuqing(seeded, "dispatch")  # the example config's mail server is not reachable here
-    assert dispatched.returncode == 0, dispatched.stderr
+    assert dispatched.returncode == 1 and "could not be delivered" in dispatched.stderr, dispatched.stderr
+    assert "pending" in _yuqing(seeded, "outbox", "list").stdout  # kept and retried, never lost
     digest = _yuqing(seeded, "digest", "--period-end", "2030-01-07 08:00")
     assert digest.returncode == 0, digest.stderr
     assert "written to" in digest.stdout
@@ -140,10 +141,12 @@ def test_crawl_prints_one_line_per_problem_honours_quiet_and_fails_when_a_source
     assert crawled.returncode == 1, crawled.stderr
     assert "daily" in crawled.stdout and "ok" in crawled.stdout and "failed" in crawled.stdout
     assert "1 of 2 source(s) failed: dead" in crawled.stderr
+    assert "crawling 2 source(s)" in crawled.stderr  # progress over many sources
     assert "source dead: DownloadConnectionRefusedError" in crawled.stderr
     for noise in ("Traceback", "DEBUG", "Overridden settings", "Versions:", "Gave up retrying"):
         assert noise not in crawled.stderr, noise
     quiet = _yuqing(config_dir, "-q", "crawl", "dead")
     assert quiet.returncode == 1 and " INFO " not in quiet.stderr and "source dead:" in quiet.stderr
+    assert "crawling" not in quiet.stderr
     good = _yuqing(config_dir, "-q", "crawl", "daily")
     assert good.returncode == 0, good.stderr

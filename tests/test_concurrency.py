@@ -72,13 +72,7 @@ def _env(config_dir: Path, url: str | None = None) -> dict[str, str]:
 
 
 def _two_at_once(config_dir: Path, url: str | None = None) -> list[subprocess.CompletedProcess[str]]:
-    procs = [subprocess.Popen([*YUQING, "analyze"], env=_env(config_dir, url), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    results = []
-    for p in procs:
-        out, err = p.communicate(timeout=600)
-        results.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
-    return results
+    return _together(config_dir, "analyze", url=url)
 
 
 def _counts(store: Store) -> tuple[int, int, Counter[int], int, int]:
@@ -160,3 +154,51 @@ def test_a_lease_is_held_by_one_holder_at_a_time(store: Store) -> None:
         assert got == []  # still waiting
     t.join(10)
     assert got == ["second"]
+
+
+def _local_channels(config_dir: Path, smtp_port: int, wecom_url: str) -> None:
+    """The example channels pointed at the local SMTP server and WeCom endpoint."""
+    path = config_dir / "channels.yaml"
+    channels = yaml.safe_load(path.read_text(encoding="utf-8"))
+    channels["email"].update({"host": "127.0.0.1", "port": smtp_port, "starttls": False})
+    for robot in channels["wecom_robots"].values():
+        robot["base_url"] = wecom_url
+    path.write_text(yaml.safe_dump(channels, allow_unicode=True), encoding="utf-8")
+
+
+def _together(config_dir: Path, *args: str, url: str | None = None) -> list[subprocess.CompletedProcess[str]]:
+    """The same command in two processes started at once."""
+    procs = [subprocess.Popen([*YUQING, *args], env=_env(config_dir, url), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=600)
+        out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    return out
+
+
+def test_two_dispatches_and_two_digests_at_once_send_each_message_once(config_dir: Path) -> None:
+    from yuqing.demo.servers import LocalSMTPServer, WeComEndpoint
+
+    store = _seed(config_dir, 6)
+    logins = {SECRETS["YUQING_SMTP_USER"]: SECRETS["YUQING_SMTP_PASSWORD"]}
+    with LocalSMTPServer(logins=logins) as smtp, WeComEndpoint(valid_keys={SECRETS["YUQING_WECOM_CRISIS_KEY"]},
+                                                               per_minute=100) as wecom:
+        _local_channels(config_dir, smtp.port, wecom.url)
+        assert subprocess.run([*YUQING, "analyze"], env=_env(config_dir), capture_output=True).returncode == 0
+        results = _together(config_dir, "dispatch")
+        assert all(r.returncode == 0 for r in results), [(r.returncode, r.stdout[-500:], r.stderr[-800:]) for r in results]
+        keys = [m["X-Yuqing-Key"] for m in smtp.messages]
+        assert keys and len(keys) == len(set(keys)), Counter(keys).most_common(3)  # each e-mail once
+        contents = [str(p) for p in wecom.messages]
+        assert contents and len(contents) == len(set(contents))  # each robot message once
+        with store.session() as sess:
+            statuses = Counter(sess.scalars(select(OutboxMessage.status)))
+        assert set(statuses) == {"sent"} and statuses["sent"] == len(keys) + len(contents)
+
+        digests = _together(config_dir, "digest", "--period-end", "2030-01-07 08:00")
+        assert all(r.returncode == 0 for r in digests), [r.stderr[-1500:] for r in digests]
+        with store.session() as sess:
+            queued = list(sess.scalars(select(OutboxMessage.dedup_key).where(OutboxMessage.purpose == "digest")))
+        assert queued and len(queued) == len(set(queued))  # one digest, queued once
+    store.dispose()

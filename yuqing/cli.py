@@ -54,8 +54,9 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 class Ctx:
     """Lazily loaded config, store and runtime: commands that need none of them start fast."""
 
-    def __init__(self, config_dir: Path | None):
+    def __init__(self, config_dir: Path | None, quiet: bool = False):
         self.config_dir = config_dir
+        self.quiet = quiet  # -q: no progress bars either
         self._cfg: Any = None
         self._rt: Any = None
 
@@ -109,7 +110,7 @@ def main(ctx: click.Context, config_dir: Path | None, verbose: int, quiet: bool)
     daemon (run) or from system cron (tick). Try `yuqing demo` first.
     """
     _setup_logging(verbose, quiet)
-    ctx.obj = Ctx(config_dir)
+    ctx.obj = Ctx(config_dir, quiet)
 
 
 # --- setup ----------------------------------------------------------------------
@@ -213,7 +214,9 @@ def crawl(c: Ctx, source_ids: tuple[str, ...], due: bool) -> None:
     if not ids:
         click.echo("no sources to crawl")
         return
-    report = crawl_sources(rt.cfg, ids, store_url=rt.store.url)
+    with click.progressbar(length=len(ids), label=f"crawling {len(ids)} source(s)", file=sys.stderr,
+                           item_show_func=lambda sid: sid or "", hidden=c.quiet) as bar:
+        report = crawl_sources(rt.cfg, ids, store_url=rt.store.url, progress=lambda sid, _: bar.update(1, sid))
     from yuqing.reports import strip_controls
 
     click.echo(strip_controls(str(report)))
@@ -232,7 +235,7 @@ def analyze(c: Ctx) -> None:
     from yuqing.locks import StageBusy
 
     rt = c.runtime()
-    with click.progressbar(length=1, label="analysing", file=sys.stderr) as bar:
+    with click.progressbar(length=1, label="analysing", file=sys.stderr, hidden=c.quiet) as bar:
         def progress(done: int, total: int) -> None:
             bar.length = max(total, 1)
             bar.update(done - bar.pos)
@@ -259,7 +262,12 @@ def dispatch(c: Ctx) -> None:
         escalate(rt)
     except StageBusy as busy:
         click.echo(f"escalation skipped: {busy}", err=True)
-    click.echo(str(run_dispatch(rt)))
+    report = run_dispatch(rt)
+    click.echo(str(report))
+    if report.retried or report.dead:  # queued messages are kept and retried; the operator should know now
+        click.echo(f"{len(report.retried) + len(report.dead)} message(s) could not be delivered "
+                   "(yuqing outbox list shows why)", err=True)
+        sys.exit(1)
 
 
 @main.command()
@@ -425,7 +433,7 @@ def retrain(c: Ctx) -> None:
     from yuqing.jobs import retrain as run_retrain
 
     rt = c.runtime()
-    with click.progressbar(length=1, label="retraining", file=sys.stderr) as bar:
+    with click.progressbar(length=1, label="retraining", file=sys.stderr, hidden=c.quiet) as bar:
         result = run_retrain(rt)
         bar.update(1)
     click.echo(str(result))

@@ -8,12 +8,14 @@ as the layout names them, and yuqing/ links to them; a wheel carries them inside
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-DATA = PACKAGE_DIR / "data"  # the shipped models, lexicons and dictionaries
-EXAMPLE_CONFIG = PACKAGE_DIR / "example_config"  # the commented example config (`yuqing init` copies it)
-TEMPLATES = PACKAGE_DIR / "alerts" / "templates"
+# Shipped files through importlib.resources: the package's own data wherever it is installed. numpy,
+# jieba and yaml open them by path, so the package must be installed unzipped, as pip does.
+DATA = Path(str(files("yuqing") / "data"))  # the shipped models, lexicons and dictionaries
+EXAMPLE_CONFIG = Path(str(files("yuqing") / "example_config"))  # the commented example (`yuqing init` copies it)
 
 # A checkout (tests, scripts, benches, ../shared beside it) or an installed wheel.
 _REPO = PACKAGE_DIR.parent
