@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from yuqing.alerts.senders import build_senders
+from yuqing.app.demo.servers import LocalSMTPServer, WeComEndpoint
 from yuqing.clock import ManualClock
 from yuqing.config import AppConfig
-from yuqing.demo.servers import LocalSMTPServer, WeComEndpoint
 from yuqing.models import Event, Mention, OutboxMessage, SourceState
 from yuqing.store import Store
 

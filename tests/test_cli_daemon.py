@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from yuqing.app.daemon import digest_due
+from yuqing.app.jobs import Runtime, run_guarded
 from yuqing.clock import ManualClock
 from yuqing.config import load_config
-from yuqing.daemon import digest_due
-from yuqing.jobs import Runtime, run_guarded
 from yuqing.models import DigestRun
 from yuqing.store import Store
 
@@ -130,8 +130,8 @@ def test_every_command_has_help(command, config_dir):
 
 
 def test_each_source_gets_its_own_crawl_job(tmp_path, monkeypatch):
-    from yuqing import jobs
-    from yuqing.daemon import build_scheduler
+    from yuqing.app import jobs
+    from yuqing.app.daemon import build_scheduler
 
     from .conftest import write_config_dir
 
@@ -154,9 +154,9 @@ def test_each_source_gets_its_own_crawl_job(tmp_path, monkeypatch):
 def test_sources_shows_failing_first_and_never_polled(tmp_path):
     from datetime import datetime
 
-    from yuqing.jobs import sync_sources
+    from yuqing.app.jobs import sync_sources
+    from yuqing.app.reports import source_table
     from yuqing.models import SourceState
-    from yuqing.reports import source_table
 
     from .conftest import write_config_dir
 

@@ -178,7 +178,7 @@ def _together(config_dir: Path, *args: str, url: str | None = None) -> list[subp
 
 
 def test_two_dispatches_and_two_digests_at_once_send_each_message_once(config_dir: Path) -> None:
-    from yuqing.demo.servers import LocalSMTPServer, WeComEndpoint
+    from yuqing.app.demo.servers import LocalSMTPServer, WeComEndpoint
 
     store = _seed(config_dir, 6)
     logins = {SECRETS["YUQING_SMTP_USER"]: SECRETS["YUQING_SMTP_PASSWORD"]}

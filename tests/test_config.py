@@ -111,8 +111,8 @@ def test_a_bad_digest_schedule_turns_off_the_digest_not_the_alerts(tmp_path):
     _edit(cfg_dir / "settings.yaml", '"0 8 * * mon"', '"0 8 * * mondays"')
     cfg = load_config(cfg_dir, env=SECRETS)  # the daemon and tick still start
     assert len(cfg.degraded) == 1 and "digest_cron" in cfg.degraded[0] and "alerts are not affected" in cfg.degraded[0]
-    from yuqing.daemon import build_scheduler, digest_due
-    from yuqing.jobs import Runtime
+    from yuqing.app.daemon import build_scheduler, digest_due
+    from yuqing.app.jobs import Runtime
     from yuqing.store import Store
 
     rt = Runtime(cfg=cfg, store=Store.migrated(f"sqlite:///{tmp_path / 'y.db'}"))

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from yuqing import jobs
 from yuqing.alerts.digest import build_digest
 from yuqing.analysis.corrections import (
     CorrectionError,
@@ -25,6 +24,7 @@ from yuqing.analysis.corrections import (
 from yuqing.analysis.headline_model import HeadlineModel
 from yuqing.analysis.judge import SHIPPED_MODEL, CrisisJudge
 from yuqing.analysis.model_fit import Example, update
+from yuqing.app import jobs
 from yuqing.clock import ManualClock
 from yuqing.config import load_config
 from yuqing.models import (

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from yuqing.demo.run import demo_session, run_story
+from yuqing.app.demo.run import demo_session, run_story
 from yuqing.models import Event, Incident, Mention, OutboxMessage
 
 

@@ -13,7 +13,7 @@ from .conftest import REPO
 CORE = ["yuqing/config.py", "yuqing/store.py", "yuqing/models.py", "yuqing/clock.py", "yuqing/locks.py",
         "yuqing/resources.py", "yuqing/risk_categories.py", "yuqing/vocabulary.py"]
 STAGES = ["crawler", "analysis", "alerts"]
-APPLICATION = ("yuqing.cli", "yuqing.daemon", "yuqing.jobs", "yuqing.reports", "yuqing.demo")
+APPLICATION = ("yuqing.app",)  # the CLI, the daemon and tick, the jobs, the reports and the demo
 
 
 def _imports(path: Path) -> set[str]:
@@ -47,5 +47,11 @@ def test_a_stage_never_imports_the_application(stage: str) -> None:
 
 def test_the_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
     sample = tmp_path / "m.py"
-    sample.write_text("def f():\n    from yuqing.jobs import analyze\n", encoding="utf-8")
-    assert _bad(_imports(sample), APPLICATION) == ["yuqing.jobs"]
+    sample.write_text("def f():\n    from yuqing.app.jobs import analyze\n", encoding="utf-8")
+    assert _bad(_imports(sample), APPLICATION) == ["yuqing.app.jobs"]
+
+
+def test_the_application_lives_in_its_own_package() -> None:
+    """The core folder holds no application module: cli, daemon, jobs, reports and demo are yuqing.app."""
+    assert not [name for name in ("cli.py", "daemon.py", "jobs.py", "reports.py", "demo") if (REPO / "yuqing" / name).exists()]
+    assert all((REPO / "yuqing" / "app" / name).exists() for name in ("cli.py", "daemon.py", "jobs.py", "reports.py", "demo"))

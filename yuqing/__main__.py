@@ -1,5 +1,5 @@
 """Allow `python -m yuqing`."""
 
-from yuqing.cli import main
+from yuqing.app.cli import main
 
 main()

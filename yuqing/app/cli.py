@@ -78,7 +78,7 @@ class Ctx:
     def runtime(self) -> Any:
         """Config, migrated store and clock; refuses an un-migrated database."""
         if self._rt is None:
-            from yuqing.jobs import Runtime
+            from yuqing.app.jobs import Runtime
             from yuqing.store import NotMigrated, Store
 
             try:
@@ -200,8 +200,8 @@ def migrate(c: Ctx) -> None:
 @pass_ctx
 def crawl(c: Ctx, source_ids: tuple[str, ...], due: bool) -> None:
     """Crawl sources now (all enabled ones, or the SOURCE_IDS given) and store new mentions."""
+    from yuqing.app.jobs import due_sources, sync_sources
     from yuqing.crawler.runner import crawl_sources
-    from yuqing.jobs import due_sources, sync_sources
 
     rt = c.runtime()
     sync_sources(rt)
@@ -217,7 +217,7 @@ def crawl(c: Ctx, source_ids: tuple[str, ...], due: bool) -> None:
     with click.progressbar(length=len(ids), label=f"crawling {len(ids)} source(s)", file=sys.stderr,
                            item_show_func=lambda sid: sid or "", hidden=c.quiet) as bar:
         report = crawl_sources(rt.cfg, ids, store_url=rt.store.url, progress=lambda sid, _: bar.update(1, sid))
-    from yuqing.reports import strip_controls
+    from yuqing.app.reports import strip_controls
 
     click.echo(strip_controls(str(report)))
     failed = [r.source_id for r in report.runs if r.outcome == "failed"]
@@ -231,7 +231,7 @@ def crawl(c: Ctx, source_ids: tuple[str, ...], due: bool) -> None:
 @pass_ctx
 def analyze(c: Ctx) -> None:
     """Score new mentions, group them into events, and open or raise incidents."""
-    from yuqing.jobs import analyze as run_analysis
+    from yuqing.app.jobs import analyze as run_analysis
     from yuqing.locks import StageBusy
 
     rt = c.runtime()
@@ -253,8 +253,8 @@ def analyze(c: Ctx) -> None:
 @pass_ctx
 def dispatch(c: Ctx) -> None:
     """Escalate overdue incidents, then send everything due in the outbox."""
-    from yuqing.jobs import dispatch as run_dispatch
-    from yuqing.jobs import escalate
+    from yuqing.app.jobs import dispatch as run_dispatch
+    from yuqing.app.jobs import escalate
     from yuqing.locks import StageBusy
 
     rt = c.runtime()
@@ -275,7 +275,7 @@ def dispatch(c: Ctx) -> None:
 @pass_ctx
 def digest(c: Ctx, period_end: datetime | None) -> None:
     """Build the weekly digest (once per week) and queue it for its recipients."""
-    from yuqing.jobs import digest as run_digest
+    from yuqing.app.jobs import digest as run_digest
 
     rt = c.runtime()
     end = _local(rt.cfg, period_end) if period_end else None
@@ -310,7 +310,7 @@ def incidents() -> None:
 @pass_ctx
 def incidents_list(c: Ctx, show_all: bool) -> None:
     """Open incidents, highest level first."""
-    from yuqing import reports
+    from yuqing.app import reports
 
     rt = c.runtime()
     click.echo(reports.incident_table(rt, include_resolved=show_all))
@@ -321,7 +321,7 @@ def incidents_list(c: Ctx, show_all: bool) -> None:
 @pass_ctx
 def incidents_show(c: Ctx, incident_id: int) -> None:
     """One incident: its event, its level and why, its history, and its messages."""
-    from yuqing import reports
+    from yuqing.app import reports
 
     rt = c.runtime()
     click.echo(reports.incident_detail(rt, incident_id))
@@ -387,7 +387,7 @@ def mentions() -> None:
 def mentions_list(c: Ctx, since: datetime | None, source: str | None, crisis: bool | None,
                   negative: bool | None, limit: int) -> None:
     """Mentions, newest first, with their judgement, score, category and event."""
-    from yuqing import reports
+    from yuqing.app import reports
 
     rt = c.runtime()
     click.echo(reports.mention_table(rt, since=_local(rt.cfg, since) if since else None, source=source,
@@ -407,7 +407,7 @@ def mentions_correct(c: Ctx, mention_id: int, verdict: str | None, category: str
     """Correct a mention's judgement; the mention, its event and its incident change at once, and
     `yuqing retrain` folds the correction into the model."""
     from yuqing.analysis.corrections import CorrectionError
-    from yuqing.jobs import correct
+    from yuqing.app.jobs import correct
     from yuqing.models import Verdict
 
     if verdict is None and category is None:
@@ -430,7 +430,7 @@ def mentions_correct(c: Ctx, mention_id: int, verdict: str | None, category: str
 @pass_ctx
 def retrain(c: Ctx) -> None:
     """Fold the hospital's corrections into the crisis model (the daemon reloads it at its next analysis)."""
-    from yuqing.jobs import retrain as run_retrain
+    from yuqing.app.jobs import retrain as run_retrain
 
     rt = c.runtime()
     with click.progressbar(length=1, label="retraining", file=sys.stderr, hidden=c.quiet) as bar:
@@ -449,7 +449,7 @@ def retrain(c: Ctx) -> None:
 @pass_ctx
 def sources(c: Ctx) -> None:
     """Each source's health: last success, consecutive failures, last error."""
-    from yuqing import reports
+    from yuqing.app import reports
 
     click.echo(reports.source_table(c.runtime()))
 
@@ -464,7 +464,7 @@ def outbox() -> None:
 @pass_ctx
 def outbox_list(c: Ctx, status: str) -> None:
     """Messages by status."""
-    from yuqing import reports
+    from yuqing.app import reports
 
     click.echo(reports.outbox_table(c.runtime(), status))
 
@@ -485,7 +485,7 @@ def outbox_requeue(c: Ctx, message_ids: tuple[int, ...]) -> None:
 @pass_ctx
 def run(c: Ctx) -> None:
     """Run the daemon: every job on its schedule until SIGTERM or Ctrl-C."""
-    from yuqing.daemon import run_daemon
+    from yuqing.app.daemon import run_daemon
 
     sys.exit(run_daemon(c.runtime()))
 
@@ -494,7 +494,7 @@ def run(c: Ctx) -> None:
 @pass_ctx
 def tick(c: Ctx) -> None:
     """One pass of everything that is due, for system cron (e.g. every 5 minutes)."""
-    from yuqing.daemon import run_tick
+    from yuqing.app.daemon import run_tick
 
     sys.exit(run_tick(c.runtime()))
 
@@ -540,7 +540,7 @@ def extract(file: Path) -> None:
               help="Directory for the demo's database and digest (default: a new temporary one).")
 def demo(keep: Path | None) -> None:
     """Run the whole pipeline against a local sample hospital and show what happens."""
-    from yuqing.demo.run import run_demo
+    from yuqing.app.demo.run import run_demo
 
     sys.exit(run_demo(keep))
 

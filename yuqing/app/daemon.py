@@ -22,8 +22,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from filelock import FileLock, Timeout
 
-from yuqing import jobs
-from yuqing.jobs import Runtime, run_guarded
+from yuqing.app import jobs
+from yuqing.app.jobs import Runtime, run_guarded
 from yuqing.models import DigestRun
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from yuqing.alerts.plan import level_label, risk_name
+from yuqing.app.jobs import Runtime
 from yuqing.config import level_rank
-from yuqing.jobs import Runtime
 from yuqing.models import Incident, IncidentStatus, Mention, MessageStatus, OutboxMessage, Resolution
 
 # C0 and C1 control characters (ESC, BEL, …) and bidi overrides: scraped text must not drive the terminal

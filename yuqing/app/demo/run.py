@@ -29,12 +29,12 @@ import click
 import yaml
 from sqlalchemy import func, select
 
-from yuqing import jobs, reports
 from yuqing.alerts.plan import level_label, risk_name
+from yuqing.app import jobs, reports
+from yuqing.app.demo import site
+from yuqing.app.jobs import Runtime
 from yuqing.clock import ManualClock
 from yuqing.config import DEFAULT_CONFIG_DIR, level_rank, load_config
-from yuqing.demo import site
-from yuqing.jobs import Runtime
 from yuqing.models import Event, Incident, IncidentStatus, Mention, MessageStatus, OutboxMessage, SourceState
 from yuqing.store import Store
 
@@ -179,7 +179,7 @@ class Narrator:
 
 
 def _start_peers(stack: ExitStack, t0: datetime) -> tuple[SampleWeb, Any, Any]:
-    from yuqing.demo.servers import LocalSMTPServer, WeComEndpoint
+    from yuqing.app.demo.servers import LocalSMTPServer, WeComEndpoint
 
     web = SampleWeb(t0)
     stack.callback(web.close)
