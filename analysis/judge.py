@@ -265,11 +265,19 @@ def main_category(probs: np.ndarray, classes: Sequence[str], strength: Mapping[s
 
 
 def _as_review(j: Judgement, sentiment: float | None) -> Judgement:
-    """A patient review: a crisis only when it is severe, negative when it complains."""
-    if j.crisis and j.score < REVIEW_CRISIS:
+    """A patient review: a crisis only when it is severe; negative when it complains, as the review
+    sentiment model (trained on reviews) reads it. The title-trained crisis score alone would count a
+    happy review with one grumble (停车有点难) as negative."""
+    severe = j.score >= REVIEW_CRISIS
+    if j.crisis and not severe:
         j = replace(j, crisis=False)
-    if not j.negative and sentiment is not None and sentiment < REVIEW_NEGATIVE:
-        j = replace(j, negative=True, basis="review")
+    if sentiment is None:
+        return j
+    complaint = sentiment < REVIEW_NEGATIVE
+    negative = severe or complaint
+    if negative != j.negative:
+        j = replace(j, negative=negative, categories=j.categories if negative else (),
+                    basis="review" if complaint and not severe else j.basis)
     return j
 
 

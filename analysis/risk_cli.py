@@ -19,6 +19,11 @@ def run_risk(infile: TextIO, outfile: TextIO, lexicon_path: Path | str | None = 
     """Judge each input line as a title (kind news) or as a post's or review's text; an empty line gets
     a non-crisis verdict so output lines match input lines."""
     judge = CrisisJudge.load(Path(model_path) if model_path else None, Path(lexicon_path) if lexicon_path else None)
+    sentiment = None
+    if kind == "review":  # a review is negative when it complains, as the pipeline reads it: by its sentiment
+        from yuqing.analysis.sentiment import SentimentModel
+
+        sentiment = SentimentModel.load()
     count = crises = negatives = 0
     batch: list[str] = []
 
@@ -27,7 +32,8 @@ def run_risk(infile: TextIO, outfile: TextIO, lexicon_path: Path | str | None = 
         if kind == "news":
             verdicts = judge.judge_many(batch)
         else:
-            verdicts = judge.judge_mentions([("", text, kind, None) for text in batch])
+            scores = sentiment.score_many(batch, workers=1) if sentiment is not None else [None] * len(batch)
+            verdicts = judge.judge_mentions([("", text, kind, s) for text, s in zip(batch, scores)])
         for v in verdicts:
             outfile.write(json.dumps(v.as_record(), ensure_ascii=False) + "\n")
             crises += v.crisis

@@ -181,6 +181,9 @@ def test_a_complaining_review_is_negative_but_not_a_crisis(judge: CrisisJudge) -
     assert j.negative and not j.crisis
     happy = judge.judge_mention("", "江城一院环境干净，护士态度好，医生很耐心。", "review", sentiment=0.9)
     assert not happy.negative and not happy.crisis
+    grumble = judge.judge_mention("江城市第一人民医院", "江城一院环境干净，护士态度好，就是停车有点难。", "review",
+                                  sentiment=0.91)
+    assert not grumble.negative and not grumble.crisis  # a happy review with one grumble is not negative
     severe = judge.judge_mention("", "我父亲在江城一院输液后死亡，医生护士都不管，医院拒绝给说法。", "review", sentiment=0.05)
     assert severe.crisis and severe.negative
 
@@ -218,6 +221,11 @@ def test_cli_command_keeps_order_over_batches(tmp_path: Path) -> None:
                             input="我父亲在医院输液后死亡，医生护士都不管，医院拒绝给说法。\n",
                             capture_output=True, text=True, encoding="utf-8", timeout=120)
     assert review.returncode == 0 and json.loads(review.stdout)["crisis"] is True
+    mixed = subprocess.run([sys.executable, "-m", "yuqing", "risk", "--kind", "review"], cwd=REPO,
+                           input="医院环境干净，护士态度好，就是停车有点难。\n排队三个小时没人管，服务太差了。\n",
+                           capture_output=True, text=True, encoding="utf-8", timeout=120)
+    happy, angry = (json.loads(line) for line in mixed.stdout.splitlines())
+    assert not happy["negative"] and angry["negative"] and not angry["crisis"]  # complaints by their sentiment
 
 
 # --- the model file ------------------------------------------------------------------------------------
