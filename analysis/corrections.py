@@ -23,7 +23,15 @@ from sqlalchemy.orm import Session
 
 from yuqing.analysis.events import Reach, recount_events
 from yuqing.analysis.headline_model import NOT, HeadlineModel
-from yuqing.analysis.judge import SHIPPED_MODEL, fold_names, head_and_body, names_pattern
+from yuqing.analysis.judge import (
+    REVIEW_KINDS,
+    SHIPPED_MODEL,
+    fold_names,
+    head_and_body,
+    main_category,
+    names_pattern,
+    review_complaint,
+)
 from yuqing.analysis.model_fit import Example, update
 from yuqing.config import AppConfig
 from yuqing.models import Correction, Mention, Verdict
@@ -32,7 +40,6 @@ from yuqing.store import audit
 log = logging.getLogger(__name__)
 
 CORRECTION_WEIGHT = 3.0  # one correction counts as this many titles of the shared data (chosen by tests/test_corrections.py)
-REVIEW_NEGATIVE = 0.5  # a review stays negative after "not a crisis" when its sentiment is this low
 
 
 class CorrectionError(ValueError):
@@ -88,7 +95,7 @@ def apply_correction(sess: Session, cfg: AppConfig, now: datetime, mention_id: i
         mention.risk_categories = [main, *rest] if main else []
         category = main
     elif verdict is Verdict.NOT_CRISIS:
-        complaint = mention.kind == "review" and (mention.sentiment if mention.sentiment is not None else 1.0) < REVIEW_NEGATIVE
+        complaint = mention.kind in REVIEW_KINDS and review_complaint(mention.sentiment)
         mention.crisis, mention.negative, mention.risk_categories = False, complaint, []
     else:  # not about us: out of its event, the counts, the digest and the plan
         mention.crisis, mention.negative, mention.risk_categories = False, False, []
@@ -139,15 +146,10 @@ def training_examples(sess: Session, model: HeadlineModel, own_names: Sequence[s
         if verdict is Verdict.NOT_CRISIS:
             label = NOT
         else:
-            label = row.category if row.category in model.classes and row.category != NOT else _main_category(model, text)
+            label = (row.category if row.category in model.categories
+                     else main_category(model.predict_proba([text])[0], model.classes, {}))
         out.append(Example(text, label, CORRECTION_WEIGHT))
     return out
-
-
-def _main_category(model: HeadlineModel, text: str) -> str:
-    probs = model.predict_proba([text])[0]
-    probs[model.not_index] = -1.0
-    return model.classes[int(probs.argmax())]
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ sentences. The body is supporting evidence: it makes a mention a crisis only whe
 BODY_SENTENCES of the sentences of its lead (the first BODY_LEAD, where news tells its story) read
 as a crisis on their own. So a crisis told only in the body is caught, while a body full of 科普
 words, or a statute full of 调查 and 问责, around a harmless title stays harmless. A patient review is
-one person's experience: it is a crisis only at REVIEW_CRISIS (a death, an assault, a bribe), and it
-counts as negative when its sentiment is negative: a complaint is negative without being a crisis.
+one person's experience: it is a crisis only at REVIEW_CRISIS (a death, an assault, a bribe); otherwise
+it is negative exactly when the review sentiment model reads a complaint.
 """
 
 from __future__ import annotations
@@ -61,9 +61,9 @@ def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def combiner_row(p_model: float, reading: LexiconReading, threshold: float = 0.5) -> list[float]:
+def combiner_row(p_model: float, reading: LexiconReading) -> list[float]:
     """The combiner's inputs for one text, in COMBINER_FEATURES order."""
-    return [logit(p_model), reading.score, float(reading.score >= threshold), float(reading.negated),
+    return [logit(p_model), reading.score, float(reading.crisis), float(reading.negated),
             float(reading.rebutted), float(reading.accused_denial), float(reading.framed)]
 
 
@@ -104,7 +104,6 @@ class Judgement:
     negative: bool
     categories: tuple[str, ...]  # main category first
     terms: tuple[str, ...]  # the lexicon's claim words
-    evidence: tuple[str, ...]  # the model's strongest n-grams towards a crisis
     model_score: float
     lexicon_score: float
     basis: str = "title"  # title, body, or review (negative from a review's sentiment)
@@ -115,7 +114,7 @@ class Judgement:
                 "categories": list(self.categories), "terms": list(self.terms)}
 
 
-NOTHING = Judgement(False, 0.0, False, (), (), (), 0.0, 0.0)
+NOTHING = Judgement(False, 0.0, False, (), (), 0.0, 0.0)
 
 
 def names_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
@@ -184,13 +183,12 @@ class CrisisJudge:
     def _verdict(self, text: str, probs: np.ndarray, reading: LexiconReading) -> Judgement:
         p_model = float(1.0 - probs[self.model.not_index])
         comb = self.combiner
-        score = comb.score(combiner_row(p_model, reading, self.tagger.lexicon.threshold))
+        score = comb.score(combiner_row(p_model, reading))
         negative = score >= comb.negative_threshold
         crisis = score >= comb.crisis_threshold
         categories = self._categories(probs, reading) if negative else ()
-        evidence = tuple(self.model.evidence(text)) if negative else ()
-        return Judgement(crisis, round(score, 4), negative, categories, reading.terms, evidence,
-                         round(p_model, 4), reading.score)
+        return Judgement(crisis, round(score, 4), negative, categories, reading.terms, round(p_model, 4),
+                         reading.score)
 
     def _categories(self, probs: np.ndarray, reading: LexiconReading) -> tuple[str, ...]:
         """The main category, a strong lexicon claim's category, and a close second of the model's."""
@@ -233,7 +231,8 @@ class CrisisJudge:
         for i, sentences in todo:
             ps = p_model[pos:pos + len(sentences)]
             pos += len(sentences)
-            # the combiner can only lower a sentence the model doubts; read with the lexicon only the likely ones
+            # below 0.5 from the model, even the strongest lexicon claim cannot lift a sentence to BODY_BAR
+            # through the combiner, so only the likely ones are read by the lexicon
             likely = [s for s, p in zip(sentences, ps) if p >= 0.5]
             if len(likely) < BODY_SENTENCES:
                 continue
@@ -246,8 +245,9 @@ class CrisisJudge:
         """The verdict with both readers' parts and category names, for people checking a judgement."""
         j = self.judge(text)
         lex = self.tagger.lexicon
+        evidence = self.model.evidence(self.as_read(text)) if j.negative else []  # not on the hot path
         return {**j.as_record(), "model": j.model_score, "lexicon": j.lexicon_score,
-                "evidence": list(j.evidence), "names": {c: lex.display_name(c) for c in j.categories}}
+                "evidence": evidence, "names": {c: lex.display_name(c) for c in j.categories}}
 
 
 def main_category(probs: np.ndarray, classes: Sequence[str], strength: Mapping[str, float]) -> str:
@@ -264,6 +264,11 @@ def main_category(probs: np.ndarray, classes: Sequence[str], strength: Mapping[s
     return best
 
 
+def review_complaint(sentiment: float | None) -> bool:
+    """Whether the review sentiment model reads a review as a complaint (unknown sentiment: no)."""
+    return sentiment is not None and sentiment < REVIEW_NEGATIVE
+
+
 def _as_review(j: Judgement, sentiment: float | None) -> Judgement:
     """A patient review: a crisis only when it is severe; negative when it complains, as the review
     sentiment model (trained on reviews) reads it. The title-trained crisis score alone would count a
@@ -273,7 +278,7 @@ def _as_review(j: Judgement, sentiment: float | None) -> Judgement:
         j = replace(j, crisis=False)
     if sentiment is None:
         return j
-    complaint = sentiment < REVIEW_NEGATIVE
+    complaint = review_complaint(sentiment)
     negative = severe or complaint
     if negative != j.negative:
         j = replace(j, negative=negative, categories=j.categories if negative else (),
@@ -286,27 +291,27 @@ def _from_body(head: Judgement, strong: Sequence[Judgement]) -> Judgement:
     first = strong[0]
     return Judgement(True, round(min(j.score for j in strong), 4), True,
                      first.categories or head.categories, _merged(head.terms, *(j.terms for j in strong)),
-                     _merged(*(j.evidence for j in strong)), max(j.model_score for j in strong),
-                     max(j.lexicon_score for j in strong), basis="body")
+                     max(j.model_score for j in strong), max(j.lexicon_score for j in strong), basis="body")
 
 
 def _merged(*groups: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for g in groups for t in g))
 
 
-def first_sentences(text: str, limit: int = HEAD_CHARS) -> str:
-    """The opening sentences of a text, whole, up to about `limit` characters (at least one sentence)."""
-    out = ""
+def first_sentences(text: str, limit: int = HEAD_CHARS) -> tuple[str, int]:
+    """The opening sentences of a text, whole, up to about `limit` characters (at least one sentence),
+    and the offset in the text where they end."""
+    out, end = "", 0
     for m in _SENTENCE_RE.finditer(text):
         piece = m.group(0).strip()
         if not piece:
             continue
         if out and len(out) + len(piece) > limit:
             break
-        out += piece
+        out, end = out + piece, m.end()
         if len(out) >= limit:
             break
-    return out[: limit * 2]
+    return out, end
 
 
 def head_and_body(title: str, text: str, kind: str) -> tuple[str, str]:
@@ -315,9 +320,9 @@ def head_and_body(title: str, text: str, kind: str) -> tuple[str, str]:
     title, text = (title or "").strip(), (text or "").strip()
     if kind == "news" and title:
         return title, text[:BODY_CHARS]
-    opening = first_sentences(text, HEAD_CHARS - len(title)) if len(title) < HEAD_CHARS else ""
+    opening, end = first_sentences(text, HEAD_CHARS - len(title)) if len(title) < HEAD_CHARS else ("", 0)
     head = f"{title}。{opening}" if title and opening else title or opening
-    return head, text[len(opening):][:BODY_CHARS]
+    return head, text[end:][:BODY_CHARS]
 
 
 def body_sentences(body: str) -> list[str]:

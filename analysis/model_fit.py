@@ -135,11 +135,11 @@ def _extended(model: HeadlineModel, texts: Sequence[str]) -> HeadlineModel:
     for g in new:
         vocab[g] = len(vocab)
     k = len(model.classes)
+    assert model.precision is not None  # update() refuses a model without precisions
     pad = np.zeros((len(new), k), np.float32)
-    prec = model.precision if model.precision is not None else np.ones_like(model.weights)
     return replace(model, vocabulary=vocab,
                    idf=np.concatenate([model.idf, np.full(len(new), model.unseen_idf(), np.float32)]),
-                   weights=np.vstack([model.weights, pad]), precision=np.vstack([prec, pad + 1.0]))
+                   weights=np.vstack([model.weights, pad]), precision=np.vstack([model.precision, pad + 1.0]))
 
 
 def update(model: HeadlineModel, examples: Sequence[Example], *, max_iter: int = MAX_ITER) -> HeadlineModel:

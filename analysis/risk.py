@@ -327,6 +327,7 @@ class LexiconReading:
     rebuttal and frames, the claim words, and the signals the learned judgement weighs beside them."""
 
     score: float
+    crisis: bool  # the lexicon's own verdict: score at its threshold
     strength: Mapping[str, float]
     terms: tuple[str, ...]
     negated: bool  # a claim was cancelled by a negator, prohibition or conditional
@@ -534,7 +535,7 @@ class RiskTagger:
         """Everything the lexicon finds in one text (headline, post, review): the input of the judgement."""
         norm = _normalize(text or "")
         if not norm:
-            return LexiconReading(0.0, {}, (), False, False, False, False)
+            return LexiconReading(0.0, False, {}, (), False, False, False, False)
         lex = self.lexicon
         masked = self._mask(norm)
         found = self._claims(masked)
@@ -555,8 +556,10 @@ class RiskTagger:
             strength[c.category] = max(strength.get(c.category, 0.0), eff)
         spans = sorted({(c.start, c.end) for c in kept})
         terms = tuple(dict.fromkeys(t for t in (norm[s:e].strip(_TERM_TRIM) for s, e in spans) if t))
+        score = round(1.0 - miss, 3)
         return LexiconReading(
-            score=round(1.0 - miss, 3),
+            score=score,
+            crisis=score >= lex.threshold,
             strength={c: round(strength[c], 3) for c in lex.categories if c in strength},
             terms=terms,
             negated=len(claims) < len(found),
@@ -570,7 +573,7 @@ class RiskTagger:
         reading = self.read(text)
         lex = self.lexicon
         return RiskAssessment(
-            crisis=reading.score >= lex.threshold,
+            crisis=reading.crisis,
             categories=tuple(c for c, w in reading.strength.items() if w >= lex.category_min - 1e-9),
             terms=reading.terms,
             score=reading.score,

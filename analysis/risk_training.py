@@ -28,7 +28,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -149,8 +149,7 @@ def label_written(written: Sequence[Title], shared: Sequence[Title], classes: Se
         return list(written)
     model = fit(_examples(shared), classes, c=C, min_df=MIN_DF)
     probs = model.predict_proba([t.text for t in crises])
-    probs[:, model.not_index] = -1.0
-    guessed = {t.id: model.classes[int(k)] for t, k in zip(crises, probs.argmax(axis=1))}
+    guessed = {t.id: main_category(row, model.classes, {}) for t, row in zip(crises, probs)}
     return [Title(t.id, t.text, t.crisis, guessed.get(t.id), t.source) for t in written]
 
 
@@ -235,8 +234,6 @@ class OutOfFold:
     probs: np.ndarray  # titles x classes
     classes: tuple[str, ...]
     readings: list[LexiconReading]
-    lexicon_crisis: np.ndarray
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def gold(self) -> np.ndarray:
@@ -246,8 +243,12 @@ class OutOfFold:
     def p_model(self) -> np.ndarray:
         return 1.0 - self.probs[:, self.classes.index(NOT)]
 
-    def combiner_rows(self, threshold: float = 0.5) -> np.ndarray:
-        return np.array([combiner_row(p, r, threshold) for p, r in zip(self.p_model, self.readings)])
+    @property
+    def lexicon_crisis(self) -> np.ndarray:
+        return np.array([r.crisis for r in self.readings])
+
+    def combiner_rows(self) -> np.ndarray:
+        return np.array([combiner_row(p, r) for p, r in zip(self.p_model, self.readings)])
 
 
 def out_of_fold(shared: Sequence[Title], written: Sequence[Title], tagger: RiskTagger,
@@ -257,17 +258,12 @@ def out_of_fold(shared: Sequence[Title], written: Sequence[Title], tagger: RiskT
     folds = fold_of(shared)
     probs = np.zeros((len(shared), len(classes)))
     for f in range(FOLDS):
-        train = [t for t, k in zip(shared, folds) if k != f]
+        model, _ = fold_model(shared, written, f)
         held = [i for i, k in enumerate(folds) if k == f]
-        labelled = label_written(written, train, classes)
-        model = train_model(train, labelled, classes)
         probs[held] = model.predict_proba([shared[i].text for i in held])
         if progress:
-            progress(f"fold {f + 1}/{FOLDS}: {len(train)} shared + {len(written)} written titles")
-    readings = [tagger.read(t.text) for t in shared]
-    lex_t = tagger.lexicon.threshold
-    return OutOfFold(list(shared), folds, probs, classes, readings,
-                     np.array([r.score >= lex_t for r in readings]))
+            progress(f"fold {f + 1}/{FOLDS}: {len(shared) - len(held)} shared + {len(written)} written titles")
+    return OutOfFold(list(shared), folds, probs, classes, [tagger.read(t.text) for t in shared])
 
 
 def combined_out_of_fold(oof: OutOfFold) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -133,7 +133,7 @@ def cross_validation(shared: list[Title], written: list[Title], tagger: RiskTagg
     acc, n, confusions = category_accuracy(oof)
     lex_acc = np.mean([bool(r.strength) and max(r.strength, key=r.strength.__getitem__) == t.category
                        for t, r in zip(shared, oof.readings) if t.crisis])
-    model_only = category_accuracy(OutOfFold(oof.titles, oof.folds, oof.probs, oof.classes, [], oof.lexicon_crisis))[0]
+    model_only = category_accuracy(OutOfFold(oof.titles, oof.folds, oof.probs, oof.classes, []))[0]
     print(f"\nCategory of the crises (main category = the label), out of fold: judgement {acc:.3f} on {n} crises; "
           f"model alone {model_only:.3f}; lexicon's strongest claim {lex_acc:.3f}")
     print("  commonest confusions (labelled → given): " +

@@ -87,7 +87,7 @@ def test_category_accuracy_helper_counts_the_main_category() -> None:
     titles = [Title("a", "x", True, "violence", "t"), Title("b", "y", True, "bribery", "t"), Title("c", "z", False, None, "t")]
     classes = ("not", "violence", "bribery")
     probs = np.array([[0.1, 0.8, 0.1], [0.1, 0.6, 0.3], [0.9, 0.05, 0.05]])
-    oof = OutOfFold(titles, [0, 1, 2], probs, classes, [], np.zeros(3, dtype=bool))
+    oof = OutOfFold(titles, [0, 1, 2], probs, classes, [])
     acc, n, confusions = category_accuracy(oof)
     assert (acc, n) == (0.5, 2) and confusions[("bribery", "violence")] == 1
 

@@ -132,11 +132,11 @@ def correct(rt: Runtime, mention_id: int, verdict: Any, by: str, category: str |
     is closed, a missed crisis opens one), all in one transaction."""
     from yuqing.alerts.incidents import review_events
     from yuqing.analysis.corrections import apply_correction
-    from yuqing.analysis.risk import load_lexicon
     from yuqing.locks import stage_lease
+    from yuqing.risk_categories import RISK_CATEGORIES
 
     now = rt.clock.now()
-    categories = load_lexicon().categories
+    categories = tuple(RISK_CATEGORIES)
     with stage_lease(rt.store, "analysis", wait=120), rt.store.session() as sess:
         result = apply_correction(sess, rt.cfg, now, mention_id, verdict, by, category=category,
                                   categories=categories, note=note)
