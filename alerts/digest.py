@@ -6,7 +6,6 @@ restart either finds the run and sends nothing, or builds it from scratch.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import statistics
@@ -42,7 +41,7 @@ from yuqing.models import (
     Resolution,
     SourceState,
 )
-from yuqing.store import Store, audit
+from yuqing.store import Store, audit, database_label
 
 log = logging.getLogger(__name__)
 
@@ -339,16 +338,6 @@ def digest_dir(cfg: AppConfig) -> Path:
     if chosen is None:
         return Path(cfg.settings.data_dir) / "digests" / database_label(cfg.database_url)
     return chosen if chosen.is_absolute() else (cfg.config_dir / chosen).resolve()
-
-
-def database_label(url: str) -> str:
-    """A short, readable, stable name for a database: its file or database name and a hash of the URL."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    name = Path(parsed.database or "db").stem or "db"
-    digest = hashlib.sha256(parsed.render_as_string(hide_password=True).encode("utf-8")).hexdigest()[:8]
-    return f"{name}-{digest}"
 
 
 def _first_mention(sess: Session) -> datetime | None:

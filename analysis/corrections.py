@@ -10,7 +10,6 @@ beside the database; analysis loads it instead of the shipped model while it is 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from yuqing.analysis.events import Reach, recount_events
@@ -35,7 +33,7 @@ from yuqing.analysis.judge import (
 from yuqing.analysis.model_fit import Example, update
 from yuqing.config import AppConfig
 from yuqing.models import Correction, Mention, Verdict
-from yuqing.store import audit
+from yuqing.store import audit, database_label
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +116,7 @@ def apply_correction(sess: Session, cfg: AppConfig, now: datetime, mention_id: i
 
 def hospital_model_path(cfg: AppConfig) -> Path:
     """Where the retrained model lives: beside the database's data, one file per database."""
-    url = make_url(cfg.database_url).render_as_string(hide_password=True)
-    key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]
-    return cfg.settings.data_dir / f"risk_model.hospital-{key}.npz"
+    return cfg.settings.data_dir / f"risk_model.hospital-{database_label(cfg.database_url)}.npz"
 
 
 def corrections_signature(sess: Session) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from yuqing.models import AuditEntry
@@ -108,6 +109,16 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def database_label(url: str) -> str:
+    """A short, readable, stable name for a database (its file or database name and a hash of the URL,
+    password left out): what is made from one database (digests, the retrained crisis model) is kept
+    apart from another's in a shared data directory."""
+    parsed = make_url(url)
+    name = Path(parsed.database or "db").stem or "db"
+    digest = hashlib.sha256(parsed.render_as_string(hide_password=True).encode("utf-8")).hexdigest()[:8]
+    return f"{name}-{digest}"
 
 
 def audit(sess: Session, at: datetime, action: str, target: str = "", actor: str = "system", **detail: Any) -> None:
