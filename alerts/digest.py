@@ -187,11 +187,16 @@ def _coverage(sess: Session, cfg: AppConfig, rows: list[Any], limit: int = 8) ->
 def _satisfaction(sess: Session, cfg: AppConfig, end: datetime, weeks: int = 6) -> list[dict[str, Any]]:
     """Patient-review satisfaction by week, oldest first: reviews, the share not negative, mean stars."""
     tz = ZoneInfo(cfg.settings.timezone)
+    first = end - timedelta(days=7 * weeks)
+    when = _when()
+    rows = sess.execute(select(when.label("at"), Mention.negative, Mention.rating).where(  # one read for all weeks
+        when >= first, when < end, Mention.kind == "review", Mention.negative.is_not(None),
+        Mention.about_us.is_not(False))).all()
     out = []
     for k in range(weeks, 0, -1):
         stop = end - timedelta(days=7 * (k - 1))
         start = stop - timedelta(days=7)
-        reviews = [r for r in _mentions(sess, start, stop) if r.kind == "review" and r.negative is not None]
+        reviews = [r for r in rows if start <= r.at < stop]
         ratings = [r.rating for r in reviews if r.rating is not None]
         out.append({"week": f"{start.astimezone(tz):%m/%d}–{(stop - timedelta(seconds=1)).astimezone(tz):%m/%d}",
                     "reviews": len(reviews),
