@@ -206,7 +206,6 @@ def test_analysis_reloads_the_retrained_model_and_an_upgrade_retrains_it(rt: job
     # an upgrade ships a new model: the hospital's corrections are folded into it again
     upgraded = tmp_path / "risk_model.npz"
     base = HeadlineModel.load(SHIPPED_MODEL)
-    base.with_meta(note="upgrade").save(upgraded)
     from dataclasses import replace
 
     replace(base, bias=base.bias + 0.01).save(upgraded)

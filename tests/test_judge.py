@@ -158,7 +158,7 @@ def test_a_crisis_told_only_in_the_body_is_caught(judge: CrisisJudge) -> None:
     title = "江城一院最新消息"
     assert not judge.judge(title).crisis
     j = judge.judge_mention(title, CRISIS_BODY, "news")
-    assert j.crisis and j.negative and j.basis == "body" and "death_injury" in j.categories + ("death_injury",)
+    assert j.crisis and j.negative and j.basis == "body" and j.categories
     assert "停职" in j.terms
 
 
