@@ -76,8 +76,10 @@ def shared_available(path: Path = SHARED_HEADLINES) -> bool:
     return path.is_file()
 
 
-def read_shared(path: Path = SHARED_HEADLINES) -> list[Title]:
-    """The shared real titles labelled crisis or not ("skip" lines are not about care and are left out)."""
+def read_shared(path: Path = SHARED_HEADLINES, *, skips: bool = False) -> list[Title]:
+    """The shared real titles labelled crisis or not ("skip" lines are not about care and are left out);
+    with skips=True, only the "skip" lines instead, as non-crises (source "skip:…"), for the experiment
+    that showed they do not help (bench_risk.py --with-skips)."""
     out = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -87,10 +89,13 @@ def read_shared(path: Path = SHARED_HEADLINES) -> list[Title]:
             label = row["label"]
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise ValueError(f"{path}:{n}: not a labelled headline ({err})") from None
-        if label == "skip":
-            continue
-        if label not in ("crisis", "not"):
+        if label not in ("crisis", "not", "skip"):
             raise ValueError(f"{path}:{n}: label {label!r} is not crisis, not or skip")
+        if (label == "skip") != skips:
+            continue
+        if skips:
+            out.append(Title(str(row["id"]), str(row["text"]), False, None, f"skip:{row.get('source', '')}"))
+            continue
         crisis = label == "crisis"
         out.append(Title(str(row["id"]), str(row["text"]), crisis, row.get("category") if crisis else None,
                          str(row.get("source", ""))))
