@@ -10,7 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yuqing.alerts.incidents import ack_command, transition
-from yuqing.alerts.messages import Rendered, enqueue_envelopes, event_facts, local_time, people_names, render, route
+from yuqing.alerts.messages import (
+    Rendered,
+    enqueue_envelopes,
+    event_facts,
+    incident_message,
+    local_time,
+    people_names,
+    route,
+)
 from yuqing.alerts.plan import level_label
 from yuqing.clock import Clock
 from yuqing.config import AppConfig, LevelRule
@@ -62,9 +70,7 @@ def _rendered(sess: Session, cfg: AppConfig, incident: Incident, rule: LevelRule
         next_round=local_time(incident.next_escalation_at, tz) if incident.next_escalation_at else "",
         ack_command=ack_command(incident.id),
     )
-    return Rendered(subject=" ".join(subject.split())[:200], text=render("escalation.txt.j2", **context),
-                    html=render("escalation.html.j2", **context), markdown=render("escalation.md.j2", **context),
-                    mention_text=render("escalation_mention.txt.j2", **context))
+    return incident_message("escalation", **context)
 
 
 def _next_round(incident: Incident, rule: LevelRule, now: datetime) -> datetime:

@@ -18,9 +18,9 @@ from yuqing.alerts.messages import (
     Rendered,
     enqueue_envelopes,
     event_facts,
+    incident_message,
     local_time,
     people_names,
-    render,
     route,
 )
 from yuqing.alerts.plan import LevelDecision, assess, level_label
@@ -119,9 +119,7 @@ def alert_rendered(sess: Session, cfg: AppConfig, incident: Incident, event: Eve
         ev=ev, deadline=local_time(incident.ack_deadline, tz), ack_command=ack_command(incident.id),
         escalate_names=people_names(cfg, rule.escalate_to), resolved_at=local_time(incident.resolved_at, tz),
     )
-    return Rendered(subject=" ".join(subject.split())[:200], text=render("alert.txt.j2", **context),
-                    html=render("alert.html.j2", **context), markdown=render("alert.md.j2", **context),
-                    mention_text=render("alert_mention.txt.j2", **context))
+    return incident_message("alert", **context)
 
 
 def _notify(sess: Session, cfg: AppConfig, now: datetime, incident: Incident, event: Event, rule: LevelRule,
@@ -342,10 +340,7 @@ def _false_alarm(sess: Session, cfg: AppConfig, now: datetime, incident: Inciden
         context = dict(subject=subject, level_label=label, hospital=cfg.hospital.name, plan_name=cfg.plan.name,
                        incident_id=incident.id, reason=incident.reason, ev=ev, by=by, at=local_time(now, tz),
                        note=note)
-        rendered = Rendered(subject=" ".join(subject.split())[:200], text=render("false_alarm.txt.j2", **context),
-                            html=render("false_alarm.html.j2", **context),
-                            markdown=render("false_alarm.md.j2", **context))
-        envelopes = route(cfg, rule.notify, rule.channels, rendered)
+        envelopes = route(cfg, rule.notify, rule.channels, incident_message("false_alarm", **context))
         sent = len(enqueue_envelopes(sess, now, f"incident:{incident.id}:false_alarm", "alert", envelopes,
                                      incident_id=incident.id))
     log.info("incident %s closed as a false alarm by %s (%d unsent message(s) cancelled)", incident.id, by, cancelled)

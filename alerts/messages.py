@@ -95,6 +95,16 @@ def render(name: str, **context: Any) -> str:
     return template_env().get_template(name).render(**context).strip() + "\n"
 
 
+def incident_message(template: str, **context: Any) -> Rendered:
+    """An incident message (alert, escalation, false alarm) in every form: template.txt/.html/.md, and
+    template_mention.txt for the @-mention where the template has one; context['subject'] on one line."""
+    env = template_env()
+    mention = f"{template}_mention.txt.j2"
+    return Rendered(subject=" ".join(str(context["subject"]).split())[:200], text=render(f"{template}.txt.j2", **context),
+                    html=render(f"{template}.html.j2", **context), markdown=render(f"{template}.md.j2", **context),
+                    mention_text=render(mention, **context) if mention in env.list_templates() else "")
+
+
 def local_time(dt: datetime | None, tz: str) -> str:
     """A UTC datetime as the hospital's wall-clock time, e.g. '2026-11-23 09:30（北京时间）'."""
     if dt is None:
