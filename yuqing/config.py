@@ -453,7 +453,7 @@ def _cross_check(directory: Path, raw: dict[str, dict[str, Any]]) -> list[str]:
             for ident in _strings(rule.get(field)):
                 if have_channels and ident not in known:
                     problems.append(f"{plan_file}: levels[{i}].{field}: unknown recipient or group {ident!r}")
-        if have_channels and "email" in _strings(rule.get("channels", ["email", "wecom"])) and not channels.get("email"):
+        if have_channels and Channel.EMAIL in _strings(rule.get("channels", _both_channels())) and not channels.get("email"):
             problems.append(f"{plan_file}: levels[{i}].channels: email is used but {chan_file} has no email section")
         for cat in _strings(rule.get("risk_categories")):
             if cat not in RISK_CATEGORIES:
