@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -185,6 +186,16 @@ def retrain(sess: Session, cfg: AppConfig, shipped_path: Path = SHIPPED_MODEL) -
                          [(e.text, float(b), float(a)) for e, b, a in zip(examples, before, after)])
 
 
+def _fingerprint(path: Path) -> str | None:
+    """A model file's fingerprint, read once per version of the file (analysis asks at every run)."""
+    return _fingerprint_at(path, path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _fingerprint_at(path: Path, mtime_ns: int) -> str | None:
+    return HeadlineModel.read_meta(path).get("fingerprint")
+
+
 def current_model_path(sess: Session, cfg: AppConfig, shipped_path: Path = SHIPPED_MODEL) -> Path:
     """The model analysis should use now: the hospital's when it folds in every correction on top of
     this shipped model; retrained here first when it is missing or stale (after an upgrade, or a
@@ -196,8 +207,7 @@ def current_model_path(sess: Session, cfg: AppConfig, shipped_path: Path = SHIPP
     if path.exists():
         try:
             meta = HeadlineModel.read_meta(path)
-            if (meta.get("corrections") == signature
-                    and meta.get("base") == HeadlineModel.read_meta(shipped_path).get("fingerprint")):
+            if meta.get("corrections") == signature and meta.get("base") == _fingerprint(shipped_path):
                 return path
         except ValueError as err:
             log.warning("%s; retraining it", err)
