@@ -37,16 +37,18 @@ def _nice_max(value: int) -> int:
     return ((value // 10000) + 1) * 10000
 
 
-def daily_chart(days: list[DayBar], width: int = 640, height: int = 240) -> str:
-    """Stacked bars (negative red, the rest blue) with the negative share over each bar."""
+def daily_chart(days: list[DayBar], width: int = 640, height: int = 240, label: str = "每日提及量与负面占比",
+                inline_font: bool = True) -> str:
+    """Stacked bars (negative red, the rest blue) with the negative share over each bar; without the inline
+    font (a page whose Content-Security-Policy forbids inline style) the page's stylesheet sets it."""
     left, right, top, bottom = 40, 10, 28, 36
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = _nice_max(max([d.total for d in days] + [1]))
     slot = plot_w / max(len(days), 1)
     bar_w = slot * 0.6
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="每日提及量与负面占比" '
-             f'style="font-family:{CJK_FONT_STACK};font-size:11px">']
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" class="chart"'
+             + (f' style="font-family:{CJK_FONT_STACK};font-size:11px">' if inline_font else ">")]
     for i in range(5):
         value = peak * i / 4
         y = top + plot_h - plot_h * i / 4

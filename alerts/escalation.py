@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yuqing.alerts.incidents import ack_command, transition
+from yuqing.alerts.links import incident_links
 from yuqing.alerts.messages import (
     Rendered,
     enqueue_envelopes,
@@ -54,7 +55,8 @@ def _told_at(sess: Session, incident: Incident) -> datetime:
     return at or incident.opened_at
 
 
-def _rendered(sess: Session, cfg: AppConfig, incident: Incident, rule: LevelRule, now: datetime) -> Rendered:
+def _rendered(sess: Session, cfg: AppConfig, incident: Incident, rule: LevelRule, now: datetime,
+              link_context: dict) -> Rendered:
     """The escalation message: who was told, when, that nobody acknowledged, and the event."""
     tz = cfg.settings.timezone
     label = level_label(rule.level, rule)
@@ -68,7 +70,7 @@ def _rendered(sess: Session, cfg: AppConfig, incident: Incident, rule: LevelRule
         overdue=duration_text(now - (incident.ack_deadline or now)),
         escalate_names=people_names(cfg, rule.escalate_to),
         next_round=local_time(incident.next_escalation_at, tz) if incident.next_escalation_at else "",
-        ack_command=ack_command(incident.id),
+        ack_command=ack_command(incident.id), **link_context,
     )
     return incident_message("escalation", **context)
 
@@ -90,7 +92,8 @@ def _escalate(sess: Session, cfg: AppConfig, incident: Incident, rule: LevelRule
                note=f"第 {incident.escalations} 次超时通报：{names}")
     audit(sess, now, "incident.escalated", f"incident:{incident.id}", round=incident.escalations,
           level=incident.level, recipients=rule.escalate_to)
-    envelopes = route(cfg, rule.escalate_to, rule.channels, _rendered(sess, cfg, incident, rule, now))
+    link, link_context = incident_links(cfg, incident.id, now)
+    envelopes = route(cfg, rule.escalate_to, rule.channels, _rendered(sess, cfg, incident, rule, now, link_context), link)
     added = enqueue_envelopes(sess, now, f"incident:{incident.id}:escalate:{incident.escalations}", "escalation",
                               envelopes, incident_id=incident.id)
     log.warning("incident %s not acknowledged by %s: escalation round %s to %s",

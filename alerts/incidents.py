@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from yuqing.alerts.links import incident_links
 from yuqing.alerts.messages import (
     Rendered,
     enqueue_envelopes,
@@ -22,11 +23,13 @@ from yuqing.alerts.messages import (
     local_time,
     people_names,
     route,
+    safe_url,
 )
 from yuqing.alerts.plan import LevelDecision, assess, level_label
 from yuqing.clock import Clock
 from yuqing.config import AppConfig, LevelRule, level_rank
 from yuqing.models import (
+    ChecklistTick,
     Event,
     Incident,
     IncidentStatus,
@@ -105,7 +108,7 @@ def _count(sess: Session, incident: Incident, action: str) -> int:
 
 
 def alert_rendered(sess: Session, cfg: AppConfig, incident: Incident, event: Event, rule: LevelRule,
-                   kind: str, prev_level: str | None) -> Rendered:
+                   kind: str, prev_level: str | None, link_context: dict | None = None) -> Rendered:
     """The alert for an opened, raised or reopened incident, in every channel's form."""
     tz = cfg.settings.timezone
     label = level_label(rule.level, rule)
@@ -118,6 +121,7 @@ def alert_rendered(sess: Session, cfg: AppConfig, incident: Incident, event: Eve
         hospital=cfg.hospital.name, plan_name=cfg.plan.name, incident_id=incident.id, reason=incident.reason,
         ev=ev, deadline=local_time(incident.ack_deadline, tz), ack_command=ack_command(incident.id),
         escalate_names=people_names(cfg, rule.escalate_to), resolved_at=local_time(incident.resolved_at, tz),
+        **(link_context or {}),
     )
     return incident_message("alert", **context)
 
@@ -125,8 +129,9 @@ def alert_rendered(sess: Session, cfg: AppConfig, incident: Incident, event: Eve
 def _notify(sess: Session, cfg: AppConfig, now: datetime, incident: Incident, event: Event, rule: LevelRule,
             kind: str, key: str, prev_level: str | None) -> int:
     """Enqueue the alert to the level's recipients on its channels; returns how many messages."""
-    rendered = alert_rendered(sess, cfg, incident, event, rule, kind, prev_level)
-    envelopes = route(cfg, rule.notify, rule.channels, rendered)
+    link, link_context = incident_links(cfg, incident.id, now)
+    rendered = alert_rendered(sess, cfg, incident, event, rule, kind, prev_level, link_context)
+    envelopes = route(cfg, rule.notify, rule.channels, rendered, link)
     if not envelopes:
         log.error("incident %s: nobody on %s can be reached on %s", incident.id, rule.notify, rule.channels)
         audit(sess, now, "incident.unreachable", f"incident:{incident.id}", recipients=rule.notify)
@@ -236,20 +241,45 @@ def _who(by: str) -> str:
     return name[:200]
 
 
-def _acknowledge(sess: Session, incident: Incident, by: str, now: datetime, note: str) -> None:
-    """Mark acknowledged and stop the escalation clock, with its transition and audit entry."""
+def _announce_ack(sess: Session, cfg: AppConfig, now: datetime, incident: Incident, by: str, actor_id: str | None,
+                  note: str) -> int:
+    """Tell the level's other recipients (and those escalated to) that someone has it in hand."""
+    rule = cfg.plan.rule(incident.level)
+    label = level_label(rule.level, rule)
+    ids = list(rule.notify) + (list(rule.escalate_to) if incident.escalations else [])
+    link, link_context = incident_links(cfg, incident.id, now)
+    context = dict(subject=f"{by} 已确认 {label}事件 {incident.id}", level_label=label, hospital=cfg.hospital.name,
+                   plan_name=cfg.plan.name, incident_id=incident.id, by=by, at=local_time(now, cfg.settings.timezone),
+                   note=note, ev=event_facts(sess, cfg, incident.event), **link_context)
+    envelopes = route(cfg, ids, rule.channels, incident_message("ack_notice", **context), link,
+                      exclude=[actor_id] if actor_id else [])
+    n = _count(sess, incident, "acknowledged")
+    return len(enqueue_envelopes(sess, now, f"incident:{incident.id}:ack:{n}", "ack", envelopes,
+                                 incident_id=incident.id))
+
+
+def _acknowledge(sess: Session, incident: Incident, by: str, now: datetime, note: str,
+                 cfg: AppConfig | None = None, actor_id: str | None = None) -> None:
+    """Mark acknowledged and stop the escalation clock, with its transition and audit entry; with the
+    config, the level's other recipients are told through the outbox."""
     from_status = incident.status
     incident.status, incident.acknowledged_at, incident.acknowledged_by = IncidentStatus.ACKNOWLEDGED, now, by
     incident.next_escalation_at, incident.updated_at = None, now
     transition(sess, incident, now, "acknowledged", from_status=from_status, from_level=incident.level,
                actor=by, note=note)
     audit(sess, now, "incident.acknowledged", f"incident:{incident.id}", actor=by, level=incident.level, note=note)
+    if cfg is not None:
+        _announce_ack(sess, cfg, now, incident, by, actor_id, note)
+
+
+def _tz(cfg: AppConfig | None, tz: str) -> str:
+    return cfg.settings.timezone if cfg is not None else tz
 
 
 def acknowledge(store: Store, incident_id: int, by: str, clock: Clock, note: str = "", *,
-                tz: str = "UTC") -> ActionResult:
-    """Someone has the incident in hand: stop the escalation clock."""
-    by, now = _who(by), clock.now()
+                tz: str = "UTC", cfg: AppConfig | None = None, actor_id: str | None = None) -> ActionResult:
+    """Someone has the incident in hand: stop the escalation clock (and tell the others, given the config)."""
+    by, now, tz = _who(by), clock.now(), _tz(cfg, tz)
     with store.session() as sess:
         incident = _get(sess, incident_id)
         if incident.status == IncidentStatus.ACKNOWLEDGED:
@@ -257,34 +287,40 @@ def acknowledge(store: Store, incident_id: int, by: str, clock: Clock, note: str
                                 f"于 {local_time(incident.acknowledged_at, tz)} 确认，无需重复确认")
         if incident.status == IncidentStatus.RESOLVED:
             return ActionResult(incident_id, False, f"事件 {incident_id} 已由 {incident.resolved_by} 结案，无需确认")
-        _acknowledge(sess, incident, by, now, note)
+        _acknowledge(sess, incident, by, now, note, cfg, actor_id)
     log.info("incident %s acknowledged by %s", incident_id, by)
     return ActionResult(incident_id, True, f"已确认事件 {incident_id}（{level_label(incident.level)}），确认人：{by}")
 
 
 def mark_responded(store: Store, incident_id: int, by: str, clock: Clock, note: str = "", *,
-                   tz: str = "UTC") -> ActionResult:
-    """The hospital has responded publicly (time-to-respond); this also acknowledges an open incident."""
-    by, now = _who(by), clock.now()
+                   tz: str = "UTC", cfg: AppConfig | None = None, actor_id: str | None = None,
+                   url: str = "") -> ActionResult:
+    """The hospital has responded publicly (time-to-respond), optionally where; this also acknowledges an
+    open incident."""
+    by, now, tz = _who(by), clock.now(), _tz(cfg, tz)
+    link = safe_url(url)
+    if url.strip() and not link:
+        raise IncidentError("回应链接须以 http:// 或 https:// 开头")
     with store.session() as sess:
         incident = _get(sess, incident_id)
         if incident.responded_at is not None:
             return ActionResult(incident_id, False, f"事件 {incident_id} 已于 "
                                 f"{local_time(incident.responded_at, tz)} 记录过公开回应")
         if incident.status == IncidentStatus.OPEN:
-            _acknowledge(sess, incident, by, now, "公开回应时一并确认")
+            _acknowledge(sess, incident, by, now, "公开回应时一并确认", cfg, actor_id)
         incident.responded_at, incident.updated_at = now, now
+        incident.response_url = link or None
         transition(sess, incident, now, "responded", from_status=incident.status, from_level=incident.level,
-                   actor=by, note=note)
-        audit(sess, now, "incident.responded", f"incident:{incident.id}", actor=by, note=note)
+                   actor=by, note=" ".join(x for x in (note, link) if x))
+        audit(sess, now, "incident.responded", f"incident:{incident.id}", actor=by, note=note, url=link)
     log.info("incident %s: public response recorded by %s", incident_id, by)
     return ActionResult(incident_id, True, f"已记录事件 {incident_id} 的公开回应，记录人：{by}")
 
 
 def resolve(store: Store, incident_id: int, by: str, clock: Clock, note: str = "", *,
-            tz: str = "UTC") -> ActionResult:
+            tz: str = "UTC", cfg: AppConfig | None = None, actor_id: str | None = None) -> ActionResult:
     """The incident is over; it reopens by itself if the event flares again."""
-    by, now = _who(by), clock.now()
+    by, now, tz = _who(by), clock.now(), _tz(cfg, tz)
     with store.session() as sess:
         incident = _get(sess, incident_id)
         if incident.status == IncidentStatus.RESOLVED:
@@ -298,6 +334,58 @@ def resolve(store: Store, incident_id: int, by: str, clock: Clock, note: str = "
         audit(sess, now, "incident.resolved", f"incident:{incident.id}", actor=by, note=note)
     log.info("incident %s resolved by %s", incident_id, by)
     return ActionResult(incident_id, True, f"已结案事件 {incident_id}，结案人：{by}")
+
+
+def add_note(store: Store, incident_id: int, by: str, clock: Clock, note: str) -> ActionResult:
+    """A line in the incident's record: what was found, who was called, what was decided."""
+    by, now = _who(by), clock.now()
+    text = note.strip()[:2000]
+    if not text:
+        raise IncidentError("备注不能为空")
+    with store.session() as sess:
+        incident = _get(sess, incident_id)
+        transition(sess, incident, now, "note", from_status=incident.status, from_level=incident.level,
+                   actor=by, note=text)
+        incident.updated_at = now
+        audit(sess, now, "incident.note", f"incident:{incident.id}", actor=by, note=text)
+    return ActionResult(incident_id, True, f"已为事件 {incident_id} 添加备注，记录人：{by}")
+
+
+def checklist(cfg: AppConfig, incident: Incident) -> list[str]:
+    """The plan's response steps for the incident's level."""
+    return list(cfg.plan.rule(incident.level).checklist)
+
+
+def tick(store: Store, cfg: AppConfig, incident_id: int, item: str, by: str, clock: Clock) -> ActionResult:
+    """One checklist step done, with who and when; ticking it twice keeps the first."""
+    by, now = _who(by), clock.now()
+    with store.session() as sess:
+        incident = _get(sess, incident_id)
+        if item not in checklist(cfg, incident):
+            raise IncidentError(f"预案中 {level_label(incident.level)} 没有这一步：{item}")
+        done = sess.scalar(select(ChecklistTick).where(ChecklistTick.incident_id == incident_id,
+                                                       ChecklistTick.item == item))
+        if done is not None:
+            return ActionResult(incident_id, False, f"“{item}”已由 {done.done_by} 完成")
+        sess.add(ChecklistTick(incident_id=incident_id, item=item, done_at=now, done_by=by))
+        transition(sess, incident, now, "checklist", from_status=incident.status, from_level=incident.level,
+                   actor=by, note=item)
+        incident.updated_at = now
+        audit(sess, now, "incident.checklist", f"incident:{incident.id}", actor=by, item=item)
+    return ActionResult(incident_id, True, f"事件 {incident_id}：“{item}”已完成，记录人：{by}")
+
+
+def declare_false_alarm(store: Store, cfg: AppConfig, incident_id: int, by: str, clock: Clock,
+                        note: str = "") -> ActionResult:
+    """A person judges the whole incident a false alarm: closed with its history kept, unsent alerts
+    cancelled, and those already alerted told."""
+    by, now = _who(by), clock.now()
+    with store.session() as sess:
+        incident = _get(sess, incident_id)
+        if incident.status == IncidentStatus.RESOLVED:
+            return ActionResult(incident_id, False, f"事件 {incident_id} 已结案，无需再标为误报")
+        _false_alarm(sess, cfg, now, incident, by, note or "人工判定为误报")
+    return ActionResult(incident_id, True, f"事件 {incident_id} 已作为误报关闭（历史保留），判定人：{by}")
 
 
 # --- after a person corrects a mention's judgement ------------------------------------------------

@@ -8,11 +8,13 @@ person and one robot message per WeCom group, with the group's people @-mentione
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
+import secrets
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -38,6 +40,12 @@ MD_REPLACE = str.maketrans({"<": "＜", ">": "＞", "[": "［", "]": "］", "`":
                             "&": "＆", "\\": "＼", "|": "｜"})
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 TZ_LABELS = {"Asia/Shanghai": "北京时间", "Asia/Chongqing": "北京时间", "Asia/Hong_Kong": "香港时间"}
+# Where a recipient's own incident link goes in a rendered message; filled per recipient by route().
+# Random per process, so scraped text can never contain it and have a link put in its place.
+LINK_SLOT = f"yuqing-link-{secrets.token_hex(12)}"
+
+LinkMaker = Callable[[str], str]
+"""Recipient id → that recipient's signed incident link."""
 
 
 # --- making scraped text harmless -------------------------------------------------------
@@ -99,6 +107,9 @@ def incident_message(template: str, **context: Any) -> Rendered:
     """An incident message (alert, escalation, false alarm) in every form: template.txt/.html/.md, and
     template_mention.txt for the @-mention where the template has one; context['subject'] on one line."""
     env = template_env()
+    context.setdefault("has_link", False)
+    context.setdefault("action_link", LINK_SLOT)
+    context.setdefault("link_days", 0)
     mention = f"{template}_mention.txt.j2"
     return Rendered(subject=" ".join(str(context["subject"]).split())[:200], text=render(f"{template}.txt.j2", **context),
                     html=render(f"{template}.html.j2", **context), markdown=render(f"{template}.md.j2", **context),
@@ -120,7 +131,7 @@ def people_names(cfg: AppConfig, ids: Iterable[str]) -> str:
 # --- what an alert says about its event ------------------------------------------------------
 
 
-def _source_names(sess: Session, cfg: AppConfig) -> dict[str, tuple[str, int]]:
+def source_names(sess: Session, cfg: AppConfig) -> dict[str, tuple[str, int]]:
     """Source id → (name, tier): config first, then what the crawler stored."""
     names = {s.id: (s.name, s.tier) for s in sess.scalars(select(SourceState))}
     names.update({s.id: (s.name, s.tier) for s in cfg.sources.sources})
@@ -129,7 +140,7 @@ def _source_names(sess: Session, cfg: AppConfig) -> dict[str, tuple[str, int]]:
 
 def top_links(sess: Session, cfg: AppConfig, event: Event, limit: int = 3) -> list[dict[str, str]]:
     """The event's most telling mentions: negative first, then the highest-tier source, then newest."""
-    sources = _source_names(sess, cfg)
+    sources = source_names(sess, cfg)
     mentions = list(sess.scalars(select(Mention).where(Mention.event_id == event.id)))
     mentions.sort(key=lambda m: (not m.negative, sources.get(m.source_id, ("", 9))[1], -m.when.timestamp()))
     links = []
@@ -213,15 +224,29 @@ def wecom_text(content: str, mobiles: list[str]) -> str:
     return json.dumps({"msgtype": "text", "text": text}, ensure_ascii=False)
 
 
-def _email_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered) -> list[Envelope]:
-    """One e-mail per person with an address."""
+def _email_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered, link: LinkMaker | None) -> list[Envelope]:
+    """One e-mail per person with an address, carrying that person's own incident link."""
     if cfg.channels.email is None:
         return []
-    return [Envelope(Channel.EMAIL, p.id, p.email, msg.subject, msg.text, msg.email_html or msg.html, f"email:{p.id}",
-                     msg.images) for p in people if p.email]
+    out = []
+    for p in people:
+        if not p.email:
+            continue
+        url = link(p.id) if link else ""
+        page = msg.email_html or msg.html
+        out.append(Envelope(Channel.EMAIL, p.id, p.email, msg.subject, msg.text.replace(LINK_SLOT, url),
+                            page.replace(LINK_SLOT, html.escape(url)) if page else page, f"email:{p.id}", msg.images))
+    return out
 
 
-def _wecom_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered) -> list[Envelope]:
+def group_links(members: list[Recipient], link: LinkMaker | None) -> str:
+    """In a group's robot message, each member taps their own name: '[张敏](…) [刘洋](…)'."""
+    if link is None:
+        return ""
+    return " ".join(f"[{md(p.name, 20)}]({md_url(link(p.id))})" for p in members)
+
+
+def _wecom_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered, link: LinkMaker | None) -> list[Envelope]:
     """One markdown message per robot; people reached by mobile get one short text @-mention."""
     robots: dict[str, list[Recipient]] = {}
     for p in people:
@@ -232,7 +257,8 @@ def _wecom_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered) -> 
         tags = [p.wecom_mention for p in members if p.wecom_mention]
         mobiles = [t for t in tags if MOBILE.match(t)]
         userids = [t for t in tags if not MOBILE.match(t)]
-        out.append(Envelope(Channel.WECOM, robot_id, robot_id, msg.subject, wecom_markdown(msg.markdown, userids),
+        markdown = msg.markdown.replace(LINK_SLOT, group_links(members, link))
+        out.append(Envelope(Channel.WECOM, robot_id, robot_id, msg.subject, wecom_markdown(markdown, userids),
                             None, f"wecom:{robot_id}"))
         if mobiles and msg.mention_text:
             out.append(Envelope(Channel.WECOM, robot_id, robot_id, msg.subject, wecom_text(msg.mention_text, mobiles),
@@ -240,15 +266,18 @@ def _wecom_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered) -> 
     return out
 
 
-def route(cfg: AppConfig, ids: Iterable[str], channels: Iterable[str], msg: Rendered) -> list[Envelope]:
-    """Recipient and group ids to envelopes on the given channels; the unreachable are logged."""
-    people = cfg.channels.expand(list(ids))
+def route(cfg: AppConfig, ids: Iterable[str], channels: Iterable[str], msg: Rendered,
+          link: LinkMaker | None = None, exclude: Iterable[str] = ()) -> list[Envelope]:
+    """Recipient and group ids to envelopes on the given channels, each with its recipients' own
+    incident links; the unreachable are logged."""
+    skip = set(exclude)
+    people = [p for p in cfg.channels.expand(list(ids)) if p.id not in skip]
     channels = list(channels)
     envelopes: list[Envelope] = []
     if Channel.EMAIL in channels:
-        envelopes += _email_envelopes(cfg, people, msg)
+        envelopes += _email_envelopes(cfg, people, msg, link)
     if Channel.WECOM in channels:
-        envelopes += _wecom_envelopes(cfg, people, msg)
+        envelopes += _wecom_envelopes(cfg, people, msg, link)
     reached = {e.recipient for e in envelopes if e.channel == Channel.EMAIL}
     reached |= {p.id for p in people if p.wecom_robot in cfg.channels.wecom_robots and Channel.WECOM in channels}
     for p in people:

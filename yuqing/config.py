@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,6 +76,32 @@ class CrawlSettings(_Model):
     )
 
 
+class WebSettings(_Model):
+    """`yuqing serve`: where it listens, the address staff reach it at, and how long links and logins last.
+    The signing key is never here: it is the environment variable YUQING_WEB_SECRET."""
+
+    public_url: str | None = Field(default=
+        None, description="How staff phones reach the console (https through the reverse proxy); alerts link here.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8600, ge=1, le=65535)
+    link_days: int = Field(default=7, ge=1, le=90, description="How long an alert's incident link stays valid.")
+    session_hours: int = Field(default=12, ge=1, le=720, description="How long a console login lasts.")
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"], description="Reverse proxies whose X-Forwarded-* headers are believed.")
+    login_attempts: int = Field(default=5, ge=1, description="Failed logins per name or address before a pause.")
+    login_pause_minutes: int = Field(default=15, ge=1)
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("write the address staff open, e.g. https://yuqing.hospital.example (no query)")
+        return value.rstrip("/")
+
+
 class Settings(_Model):
     timezone: str = "Asia/Shanghai"
     database_url: str | None = Field(
@@ -88,6 +115,7 @@ class Settings(_Model):
     operators: list[str] = Field(
         default_factory=list, description="Recipient ids told about broken sources."
     )
+    web: WebSettings = WebSettings()
 
     @field_validator("timezone")
     @classmethod
@@ -196,6 +224,11 @@ class Sources(_Model):
 # --- plan.yaml -------------------------------------------------------------------
 
 
+# The response steps every level goes through unless the plan names its own.
+DEFAULT_CHECKLIST = ("核实：核实事实与信息来源", "研判：研判影响与风险走向", "口径：拟定并审定回应口径",
+                     "发布：发布回应并留存链接", "复盘：事后复盘与整改")
+
+
 def _both_channels() -> list[Channel]:
     """A level's default channels: e-mail and WeCom."""
     return list(Channel)
@@ -215,8 +248,11 @@ class LevelRule(_Model):
     notify: list[str] = Field(description="Recipient or group ids.")
     channels: list[Channel] = Field(default_factory=_both_channels)
     ack_minutes: int = Field(ge=1, description="Acknowledgement deadline.")
+    respond_minutes: int = Field(240, ge=1, description="Deadline for the first public response, from opening.")
     escalate_to: list[str] = Field(default_factory=list, description="Told when nobody acknowledges.")
     repeat_minutes: int = Field(30, ge=1, description="Gap between escalation rounds.")
+    checklist: list[str] = Field(default_factory=lambda: list(DEFAULT_CHECKLIST), min_length=1,
+                                 description="The steps the incident page ticks off for this level.")
 
 
 class Plan(_Model):
@@ -291,6 +327,12 @@ class Channels(_Model):
             for member in groups[ident].members if ident in groups else [ident]:
                 out.setdefault(member, people[member])
         return list(out.values())
+
+    def person(self, id_or_name: str) -> Recipient | None:
+        """The recipient with this id or this name, if exactly one."""
+        key = " ".join(id_or_name.split())
+        found = [r for r in self.recipients if key in (r.id, r.name)]
+        return found[0] if len(found) == 1 else None
 
     def known_ids(self) -> set[str]:
         """Every id a plan may name."""

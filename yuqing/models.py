@@ -30,6 +30,7 @@ from yuqing.vocabulary import Channel as Channel
 from yuqing.vocabulary import IncidentStatus as IncidentStatus
 from yuqing.vocabulary import MessageStatus as MessageStatus
 from yuqing.vocabulary import Resolution as Resolution
+from yuqing.vocabulary import Role as Role
 from yuqing.vocabulary import Verdict as Verdict
 
 
@@ -121,6 +122,7 @@ class Mention(Base):
         Index("ix_mentions_analyzed_at", "analyzed_at"),
         Index("ix_mentions_event_id", "event_id"),
         Index("ix_mentions_fetched_at", "fetched_at"),
+        Index("ix_mentions_source_id", "source_id"),
     )
 
     @property
@@ -203,6 +205,7 @@ class Incident(Base):
     escalations: Mapped[int] = mapped_column(Integer, default=0)
     next_escalation_at: Mapped[datetime | None]
     resolution: Mapped[str | None] = mapped_column(String(20), doc="How it was closed: a Resolution.")
+    response_url: Mapped[str | None] = mapped_column(Text, doc="Where the hospital's public statement is.")
 
     event: Mapped[Event] = relationship(back_populates="incidents")
     transitions: Mapped[list[IncidentTransition]] = relationship(
@@ -318,3 +321,44 @@ class DigestRun(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     __table_args__ = (UniqueConstraint("period_start", name="uq_digests_period_start"),)
+
+
+class ChecklistTick(Base):
+    """One step of the plan's checklist (核实, 研判, 口径, 发布, 复盘) done for an incident: by whom, when."""
+
+    __tablename__ = "incident_checklist"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    item: Mapped[str] = mapped_column(String(200))
+    done_at: Mapped[datetime]
+    done_by: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (UniqueConstraint("incident_id", "item", name="uq_incident_checklist_item"),)
+
+
+class User(Base):
+    """A console account, tied to a recipient in channels.yaml: its password hash (Argon2id) and role."""
+
+    __tablename__ = "users"
+
+    recipient_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(20), doc="A Role.")
+    created_at: Mapped[datetime]
+    password_set_at: Mapped[datetime]
+    session_key: Mapped[str] = mapped_column(String(64), doc="Renewed with each password or disable: older sessions are void.")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LoginFailure(Base):
+    """A failed console login, counted per name and per address to pause guessing."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    username: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(100))
+
+    __table_args__ = (Index("ix_login_failures_at", "at"),)

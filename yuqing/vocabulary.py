@@ -44,3 +44,17 @@ class Verdict(StrEnum):
     NOT_CRISIS = "not_crisis"
     NOT_ABOUT_US = "not_about_us"
     CATEGORY = "category"
+
+
+class Role(StrEnum):
+    """What a console account may do: read (leadership), act on incidents and mentions (publicity
+    office on duty), or everything including the outbox (IT)."""
+
+    VIEWER = "viewer"
+    DUTY = "duty"
+    ADMIN = "admin"
+
+    @property
+    def can_act(self) -> bool:
+        """Acknowledge, note, tick the checklist, correct mentions."""
+        return self in (Role.DUTY, Role.ADMIN)

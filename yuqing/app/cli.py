@@ -12,6 +12,7 @@ import click
 
 from yuqing.config import ConfigError, load_config
 from yuqing.models import MessageStatus
+from yuqing.vocabulary import Role
 
 log = logging.getLogger("yuqing")
 
@@ -332,7 +333,9 @@ def _incident_action(c: Ctx, action: str, incident_id: int, by: str, note: str) 
 
     rt = c.runtime()
     try:
-        result = getattr(inc, action)(rt.store, incident_id, by, rt.clock, note=note, tz=rt.cfg.settings.timezone)
+        person = rt.cfg.channels.person(by)
+        name, actor_id = (person.name, person.id) if person else (by, None)
+        result = getattr(inc, action)(rt.store, incident_id, name, rt.clock, note=note, cfg=rt.cfg, actor_id=actor_id)
     except (LookupError, ValueError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(str(result))
@@ -533,6 +536,87 @@ def extract(file: Path) -> None:
     from yuqing.crawler.extract_cli import run_extract
 
     sys.exit(run_extract(file, sys.stdout))
+
+
+# --- the console -----------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", help="Listen address (default: settings.yaml web.host).")
+@click.option("--port", type=int, help="Port (default: settings.yaml web.port).")
+@pass_ctx
+def serve(c: Ctx, host: str | None, port: int | None) -> None:
+    """Serve the incident page that alerts link to, and the console (needs YUQING_WEB_SECRET)."""
+    from yuqing.alerts.links import WebSecretMissing
+    from yuqing.app.web.server import build, server
+
+    rt = c.runtime()
+    try:
+        app = build(rt)
+    except WebSecretMissing as err:
+        raise click.ClickException(str(err)) from None
+    srv = server(rt, app, host, port)
+    log.info("console on http://%s:%s (public address %s)", srv.config.host, srv.config.port,
+             rt.cfg.settings.web.public_url or "not set")
+    srv.run()
+    if not srv.started:
+        raise click.ClickException(f"could not listen on {srv.config.host}:{srv.config.port}")
+
+
+@main.group()
+def users() -> None:
+    """Console accounts, one per recipient in channels.yaml."""
+
+
+@users.command("set-password")
+@click.argument("name")
+@click.option("--role", type=click.Choice([r.value for r in Role]),
+              help="viewer (leadership), duty (publicity office) or admin (IT); new accounts default to viewer.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@pass_ctx
+def users_set_password(c: Ctx, name: str, role: str | None, password_stdin: bool) -> None:
+    """Create NAME's account or change its password (NAME: recipient id or name in channels.yaml)."""
+    from yuqing.app.web import auth
+
+    rt = c.runtime()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("new password", hide_input=True, confirmation_prompt=True)
+    try:
+        account = auth.set_password(rt.store, rt.cfg, rt.clock, name, password, Role(role) if role else None)
+    except auth.AccountError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"password set for {account.recipient_id} ({account.name}), role {account.role}; "
+               "earlier logins of this account are signed out")
+
+
+@users.command("list")
+@pass_ctx
+def users_list(c: Ctx) -> None:
+    """Console accounts, their roles and when their password was set."""
+    from yuqing.app import reports
+    from yuqing.app.web import auth
+
+    rt = c.runtime()
+    rows = [[rid, name, role, reports.local(rt, at), "disabled" if off else ""]
+            for rid, name, role, at, off in auth.accounts(rt.store, rt.cfg)]
+    click.echo(reports.table(["id", "name", "role", "password set", ""], rows) if rows else "no console accounts yet")
+
+
+@users.command("disable")
+@click.argument("name")
+@pass_ctx
+def users_disable(c: Ctx, name: str) -> None:
+    """Lock NAME out of the console at once (their sessions end)."""
+    from yuqing.app.web import auth
+
+    rt = c.runtime()
+    try:
+        auth.disable(rt.store, rt.cfg, rt.clock, name)
+    except auth.AccountError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"{name}: console access disabled")
 
 
 @main.command()

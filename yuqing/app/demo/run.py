@@ -299,7 +299,8 @@ def _acknowledge(rt: Runtime, narrator: Narrator, inc: Incident, note: str) -> N
     duty = rt.cfg.channels.recipients[0].name
     narrator.heading(f"{rt.clock.now().astimezone(narrator.tz):%H:%M}  {duty} acknowledges incident {inc.id}: "
                      f"yuqing incidents ack {inc.id} --by {duty}")
-    click.echo("  " + str(acknowledge(rt.store, inc.id, duty, rt.clock, note=note, tz=rt.cfg.settings.timezone)))
+    click.echo("  " + str(acknowledge(rt.store, inc.id, duty, rt.clock, note=note, cfg=rt.cfg,
+                                        actor_id=rt.cfg.channels.recipients[0].id)))
 
 
 def _open_incidents(rt: Runtime) -> list[Incident]:

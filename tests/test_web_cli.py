@@ -1,0 +1,59 @@
+"""`yuqing serve` and `yuqing users` as IT staff run them: real processes on a real database."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from .test_cli_commands import YUQING, _env, _yuqing, seeded  # noqa: F401  (seeded is a fixture)
+from .web_support import WEB_SECRET, free_port
+
+
+def test_users_set_password_list_and_disable(seeded: Path) -> None:
+    made = _yuqing(seeded, "users", "set-password", "张敏", "--role", "duty", "--password-stdin",
+                   stdin="a-long-enough-pass\n")
+    assert made.returncode == 0 and "duty-officer (张敏), role duty" in made.stdout
+    assert "a-long-enough-pass" not in made.stdout + made.stderr
+    short = _yuqing(seeded, "users", "set-password", "duty-officer", "--password-stdin", stdin="short\n")
+    assert short.returncode == 1 and "至少" in short.stderr
+    stranger = _yuqing(seeded, "users", "set-password", "王五", "--password-stdin", stdin="a-long-enough-pass\n")
+    assert stranger.returncode == 1 and "没有唯一的收件人" in stranger.stderr
+    listed = _yuqing(seeded, "users", "list")
+    assert listed.returncode == 0 and "duty-officer" in listed.stdout and "duty" in listed.stdout
+    assert "$argon2" not in listed.stdout
+    off = _yuqing(seeded, "users", "disable", "duty-officer")
+    assert off.returncode == 0 and "disabled" in _yuqing(seeded, "users", "list").stdout
+
+
+def test_serve_answers_and_stops_on_sigterm(seeded: Path) -> None:
+    port = free_port()
+    env = {**_env(seeded), "YUQING_WEB_SECRET": WEB_SECRET}
+    proc = subprocess.Popen([*YUQING, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+                    assert resp.status == 200 and resp.read() == b"ok"
+                    assert "default-src 'none'" in resp.headers["content-security-policy"]
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "serve did not come up"
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = proc.stderr.read() if proc.stderr else ""
+    assert WEB_SECRET not in err
+
+
+def test_serve_refuses_to_start_without_a_secret(seeded: Path) -> None:
+    refused = _yuqing(seeded, "serve", "--port", str(free_port()))
+    assert refused.returncode == 1 and "YUQING_WEB_SECRET" in refused.stderr
