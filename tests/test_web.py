@@ -265,7 +265,7 @@ def test_scraped_markup_is_shown_as_text_with_only_web_links(console: Console) -
 
 def test_mentions_filter_page_and_correct(console: Console) -> None:
     open_incident(console.rt.cfg, console.store, console.clock, mentions=120, negative=70, crisis=30,
-                  risks=["medical_death"])
+                  risks=["death_injury"])
     client = console.client()
     client.login("duty-officer")
     everything = client.get("/mentions")
@@ -273,7 +273,7 @@ def test_mentions_filter_page_and_correct(console: Console) -> None:
     assert "共 70 条" in client.get("/mentions?negative=yes").text
     assert "共 30 条" in client.get("/mentions?crisis=yes").text
     assert "共 50 条" in client.get("/mentions?negative=no").text
-    assert "共 120 条" in client.get("/mentions?category=medical_death").text
+    assert "共 120 条" in client.get("/mentions?category=death_injury").text
     assert "共 0 条" in client.get("/mentions?category=violence").text
     assert "共 40 条" in client.get("/mentions?source=jiangcheng-daily").text
     assert "共 40 条" in client.get("/mentions?tier=2").text
@@ -338,3 +338,17 @@ def test_login_never_redirects_off_site(console: Console) -> None:
                                    "next": "//evil.example/"})
     assert reply.status == 303 and reply.header("location") == "/"
     assert urllib.parse.urlsplit(reply.header("location")).netloc == ""
+
+
+def test_a_huge_match_is_counted_up_to_a_cap_and_still_pages(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    from yuqing.app.web import queries
+
+    monkeypatch.setattr(queries, "COUNT_CAP", 100)
+    open_incident(console.rt.cfg, console.store, console.clock, mentions=120, negative=70, crisis=30)
+    client = console.client()
+    client.login("duty-officer")
+    first = client.get("/mentions")
+    assert "共 100+ 条" in first.text and "page=2" in first.text
+    assert "共 70 条" in client.get("/mentions?negative=yes").text
+    third = client.get("/mentions?page=3")
+    assert "共 100+ 条" in third.text and "page=4" not in third.text  # 20 left on page 3: no next page

@@ -57,3 +57,24 @@ def test_serve_answers_and_stops_on_sigterm(seeded: Path) -> None:
 def test_serve_refuses_to_start_without_a_secret(seeded: Path) -> None:
     refused = _yuqing(seeded, "serve", "--port", str(free_port()))
     assert refused.returncode == 1 and "YUQING_WEB_SECRET" in refused.stderr
+
+
+def test_check_config_wants_the_secret_once_there_is_a_public_address(tmp_path: Path) -> None:
+    import yaml
+
+    from .conftest import write_config_dir
+
+    config_dir = write_config_dir(tmp_path, web={"public_url": "https://yuqing.hospital.example/", "port": 8601})
+    env = _env(config_dir)
+    missing = subprocess.run([*YUQING, "check-config"], env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1
+    assert "settings.yaml: web.public_url is set, but set YUQING_WEB_SECRET" in missing.stderr
+    ok = subprocess.run([*YUQING, "check-config"], env={**env, "YUQING_WEB_SECRET": WEB_SECRET}, capture_output=True,
+                        text=True, timeout=120)
+    assert ok.returncode == 0 and "console: https://yuqing.hospital.example (listens on 127.0.0.1:8601)" in ok.stdout
+    assert WEB_SECRET not in ok.stdout + ok.stderr
+    settings = yaml.safe_load((config_dir / "settings.yaml").read_text(encoding="utf-8"))
+    settings["web"]["public_url"] = "javascript:alert(1)"
+    (config_dir / "settings.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    bad = subprocess.run([*YUQING, "check-config"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "web.public_url" in bad.stderr

@@ -160,6 +160,7 @@ def check_config(c: Ctx) -> None:
         load_lexicon(extra=cfg.hospital.risk_terms)
     except ValueError as err:
         problems.append(f"{cfg.config_dir / 'hospital.yaml'}: risk_terms: {err}")
+    problems += _web_problems(cfg)
     if problems:
         raise click.ClickException(f"config is not valid ({len(problems)} problem(s)):\n  " + "\n  ".join(problems))
     enabled = [s for s in cfg.sources.sources if s.enabled]
@@ -172,6 +173,22 @@ def check_config(c: Ctx) -> None:
     click.echo(f"  recipients: {len(cfg.channels.recipients)}, groups: {len(cfg.channels.groups)}, "
                f"WeCom robots: {len(cfg.channels.wecom_robots)}, e-mail: {'yes' if cfg.channels.email else 'no'}")
     click.echo(f"  database: {_shown_url(cfg.database_url)}")
+    web = cfg.settings.web
+    click.echo(f"  console: {web.public_url or 'no public_url: alerts show the command instead of a link'} "
+               f"(listens on {web.host}:{web.port})")
+
+
+def _web_problems(cfg: Any) -> list[str]:
+    """A public address without the signing key would send alerts without links: say so before it happens."""
+    from yuqing.alerts.links import WebSecretMissing, web_secret
+
+    if not cfg.settings.web.public_url:
+        return []
+    try:
+        web_secret()
+    except WebSecretMissing as err:
+        return [f"{cfg.config_dir / 'settings.yaml'}: web.public_url is set, but {err}"]
+    return []
 
 
 def _shown_url(url: str) -> str:

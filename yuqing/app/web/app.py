@@ -242,7 +242,8 @@ class Web:
         with self.rt.store.session() as sess:
             rows, total = queries.mentions_page(sess, self.rt.cfg, filters)
             return self.page(request, "mentions.html.j2", rows=rows, total=total, f=filters,
-                             sources=source_names(sess, self.rt.cfg), page_size=queries.PAGE_SIZE)
+                             sources=source_names(sess, self.rt.cfg), page_size=queries.PAGE_SIZE,
+                             count_cap=queries.COUNT_CAP)
 
     async def correct(self, request: Request) -> Response:
         account = self.require(request, act=True)

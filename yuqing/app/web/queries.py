@@ -29,6 +29,7 @@ from yuqing.models import (
 )
 
 PAGE_SIZE = 50
+COUNT_CAP = 10_000
 
 
 @dataclass
@@ -113,9 +114,11 @@ def mention_query(cfg: AppConfig, f: MentionFilters) -> Any:
 
 
 def mentions_page(sess: Session, cfg: AppConfig, f: MentionFilters) -> tuple[list[Mention], int]:
-    """One page of mentions and how many match in all."""
+    """One page of mentions and how many match, counted up to COUNT_CAP (beyond it the page says "10000+"
+    rather than scanning a whole year of mentions for an exact figure)."""
     query = mention_query(cfg, f)
-    total = sess.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = sess.scalar(select(func.count()).select_from(query.with_only_columns(Mention.id).limit(COUNT_CAP + 1)
+                                                          .subquery())) or 0
     rows = list(sess.scalars(query.order_by(Mention.fetched_at.desc(), Mention.id.desc())
                              .offset((f.page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
     return rows, total
