@@ -173,8 +173,19 @@ def test_the_digest_links_headlines_and_shows_keywords_coverage_and_satisfaction
     html = open(run.path, encoding="utf-8").read()
     text = open(run.path.replace(".html", ".txt"), encoding="utf-8").read()
     assert "文明单位（6）" in html and "文明单位（6）" in text  # the week's keywords
+    assert next(line for line in text.splitlines() if "文明单位（6）" in line).startswith("热词：")
     assert "省卫生健康新闻" in html and 'href="https://province-health-news.example/good/' in html
     assert 'href="javascript' not in html and "&lt;b&gt;好&lt;/b&gt;新闻" in html  # only http(s) links, escaped
     assert "66.7%" in html and "4.0" in html  # two of three reviews satisfied, mean 4 stars
     assert 'rel="noopener noreferrer"' in html
     assert "WenQuanYi Micro Hei" in html and "Noto Sans CJK SC" in html  # a CJK font list, page and chart
+
+
+def test_the_plain_text_digest_keeps_one_item_per_line(store, clock, cfg, tmp_path):
+    cfg = cfg.model_copy(update={"settings": cfg.settings.model_copy(update={"digest_dir": tmp_path})})
+    prepare(store, clock, cfg)
+    run = build_digest(store, cfg, clock)
+    lines = open(run.path.replace(".html", ".txt"), encoding="utf-8").read().splitlines()
+    urls = [line for line in lines if "://" in line and "正面报道" not in line]
+    assert urls and all(line.startswith("   http") for line in urls)  # each event's link on its own line
+    assert "四、本周热词、正面报道与患者满意度" in lines and "五、主要来源" in lines
