@@ -72,6 +72,13 @@ def test_incident_rises_escalates_and_is_acknowledged(demo):
     actions = demo["transitions"][inc.id]
     assert actions[0] == "opened"
     assert "raised" in actions and "escalated" in actions and actions[-1] == "acknowledged"
+    assert inc.acknowledged_by == "张敏"  # from the link in her e-mail, not a typed name
+
+
+def test_the_acknowledgement_is_announced_to_the_others(demo):
+    notices = [m for m in demo["outbox"] if m.purpose == "ack" and "已确认 Ⅱ级" in m.subject]
+    assert notices and all(m.status == "sent" for m in notices)
+    assert "duty-officer" not in {m.recipient for m in notices}
 
 
 def test_recipients_received_alerts_by_mail_and_wecom(demo):
@@ -79,7 +86,7 @@ def test_recipients_received_alerts_by_mail_and_wecom(demo):
     assert "zhangmin@hospital.example" in to      # duty officer, in every level's group
     assert "zhaohua@hospital.example" in to       # the president: escalation of level II
     contents = [post.get("markdown", post.get("text", {})).get("content", "") for post in demo["wecom"]]
-    assert any("产妇" in c and "yuqing incidents ack" in c for c in contents)
+    assert any("产妇" in c and "[张敏](http://127.0.0.1:" in c for c in contents)  # each taps their own link
     assert all(len(c.encode("utf-8")) <= 4096 for c in contents)
 
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 import http.server
 import logging
 import os
+import re
+import secrets
 import shutil
+import socket
 import tempfile
 import textwrap
 import threading
@@ -78,7 +81,7 @@ class SampleWeb:
         self.httpd.server_close()
 
 
-def write_demo_config(workdir: Path, web: str, smtp_port: int, wecom_url: str) -> Path:
+def write_demo_config(workdir: Path, web: str, smtp_port: int, wecom_url: str, console_port: int) -> Path:
     """The shipped example config, pointed at the local peers, with the demo's own sources."""
     cfg_dir = workdir / "config"
     cfg_dir.mkdir(parents=True, exist_ok=True)
@@ -95,6 +98,7 @@ def write_demo_config(workdir: Path, web: str, smtp_port: int, wecom_url: str) -
         "digest_dir": str(workdir / "digests"),
         "crawl": {"contact": "it@jcyy.example", "download_delay_seconds": 0, "timeout_seconds": 10},
         "operators": ["it-oncall"],
+        "web": {"public_url": f"http://127.0.0.1:{console_port}", "port": console_port},
     }
     sources = {"sources": [
         {"id": "jiangcheng-daily", "name": "江城日报 RSS", "kind": "rss", "url": f"{web}/jcdaily/rss.xml",
@@ -190,16 +194,39 @@ def _start_peers(stack: ExitStack, t0: datetime) -> tuple[SampleWeb, Any, Any]:
 
 @contextmanager
 def _demo_env() -> Iterator[None]:
-    """The demo robot's key, given the way real secrets are: through the environment."""
-    old = os.environ.get("YUQING_WECOM_CRISIS_KEY")
-    os.environ["YUQING_WECOM_CRISIS_KEY"] = DEMO_WECOM_KEY
+    """The demo robot's key and the console's signing key, given the way real secrets are: through the
+    environment (the signing key is new for every run)."""
+    given = {"YUQING_WECOM_CRISIS_KEY": DEMO_WECOM_KEY, "YUQING_WEB_SECRET": secrets.token_hex(32)}
+    old = {name: os.environ.get(name) for name in given}
+    os.environ.update(given)
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("YUQING_WECOM_CRISIS_KEY", None)
-        else:
-            os.environ["YUQING_WECOM_CRISIS_KEY"] = old
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_console(stack: ExitStack, rt: Runtime) -> str:
+    """`yuqing serve` in a thread: the incident page the alerts link to, as a phone would open it."""
+    from yuqing.app.web.server import build, server
+
+    srv = server(rt, build(rt), "127.0.0.1", rt.cfg.settings.web.port)
+    thread = threading.Thread(target=srv.run, daemon=True, name="demo-console")
+    thread.start()
+    stack.callback(thread.join, 10)
+    stack.callback(setattr, srv, "should_exit", True)
+    while not srv.started and thread.is_alive():
+        threading.Event().wait(0.02)
+    return str(rt.cfg.settings.web.public_url)
 
 
 @dataclass
@@ -219,6 +246,7 @@ class DemoSession:
     wecom: Any
     workdir: Path
     t0: datetime
+    console: str = ""
 
 
 @contextmanager
@@ -229,12 +257,13 @@ def demo_session(workdir: Path) -> Iterator[DemoSession]:
     with ExitStack() as stack:
         stack.enter_context(_demo_env())
         web, smtp, wecom = _start_peers(stack, t0)
-        cfg_dir = write_demo_config(workdir, web.base, smtp.port, wecom.url)
+        cfg_dir = write_demo_config(workdir, web.base, smtp.port, wecom.url, _free_port())
         cfg = load_config(cfg_dir)
         rt = DemoRuntime(cfg=cfg, store=Store.migrated(cfg.database_url), clock=ManualClock(t0))
         wecom.clock = rt.clock  # the endpoint's per-minute window runs on demo time too
         stack.callback(rt.store.dispose)
-        yield DemoSession(rt, web, smtp, wecom, workdir, t0)
+        console = _start_console(stack, rt)
+        yield DemoSession(rt, web, smtp, wecom, workdir, t0, console)
 
 
 def run_story(demo: DemoSession) -> None:
@@ -245,7 +274,7 @@ def run_story(demo: DemoSession) -> None:
         _run_phase(demo.rt, demo.web, narrator, phase, demo.t0 + timedelta(hours=hour), caption)
         if phase == 0:
             _morning_ack(demo.rt, narrator)
-    _escalation_and_ack(demo.rt, narrator)
+    _escalation_and_ack(demo.rt, narrator, demo.smtp)
     _digest(demo.rt, narrator, demo.workdir)
 
 
@@ -264,6 +293,7 @@ def _intro(rt: Runtime, web: SampleWeb, smtp: Any, wecom: Any, workdir: Path) ->
     click.echo(f"  sample web   {web.base}  (RSS feed, provincial news list, patient reviews, news search)")
     click.echo(f"  e-mail       SMTP on 127.0.0.1:{smtp.port}")
     click.echo(f"  WeCom robot  {wecom.url}")
+    click.echo(f"  console      {rt.cfg.settings.web.public_url}  (`yuqing serve`: the page each alert links to)")
     click.echo(f"  config       {rt.cfg.config_dir}  (the shipped hospital.yaml and plan.yaml)")
     click.echo(f"  database     {workdir / 'yuqing.db'}")
     click.echo("  plan levels  " + "; ".join(f"{r.level} ack within {r.ack_minutes} min" for r in rt.cfg.plan.levels))
@@ -316,8 +346,41 @@ def _morning_ack(rt: DemoRuntime, narrator: Narrator) -> None:
         _acknowledge(rt, narrator, inc, note="已转门诊部核实处理")
 
 
-def _escalation_and_ack(rt: DemoRuntime, narrator: Narrator) -> None:
-    """Nobody acknowledges the crisis in time: the plan escalates; then the duty officer answers."""
+def _link_in_mail(smtp: Any, address: str, incident_id: int) -> str:
+    """The incident link in the newest e-mail to this address about this incident."""
+    for mail in reversed(smtp.messages):
+        if address in str(mail["To"]):
+            part = mail.get_body(preferencelist=("plain",)) if mail.is_multipart() else mail
+            found = re.search(rf"http://127\.0\.0\.1:\d+/i/{incident_id}/\S+", part.get_content() if part else "")
+            if found:
+                return found.group(0)
+    raise LookupError(f"no incident link for {incident_id} in mail to {address}")
+
+
+def _ack_by_link(rt: Runtime, narrator: Narrator, smtp: Any, inc: Incident, note: str) -> None:
+    """The duty officer taps the link in her e-mail and acknowledges on the incident page, as on a phone."""
+    import http.cookiejar
+    import urllib.parse
+    import urllib.request
+
+    duty = rt.cfg.channels.recipients[0]
+    link = _link_in_mail(smtp, str(duty.email), inc.id)
+    narrator.heading(f"{rt.clock.now().astimezone(narrator.tz):%H:%M}  {duty.name} taps the link in her e-mail "
+                     f"and acknowledges incident {inc.id} on her phone")
+    click.echo(f"  {link[:72]}…")
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    page = opener.open(link, timeout=20).read().decode("utf-8")
+    token = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert token is not None, "the incident page has no form"
+    form = urllib.parse.urlencode({"csrf": token.group(1), "note": note}).encode()
+    answer = opener.open(f"{link}/ack", data=form, timeout=20).read().decode("utf-8")
+    flash = re.search(r'<p class="flash [a-z]+" role="status">([^<]+)</p>', answer)
+    click.echo(f"  the page says: {flash.group(1) if flash else '(no answer)'}")
+
+
+def _escalation_and_ack(rt: DemoRuntime, narrator: Narrator, smtp: Any) -> None:
+    """Nobody acknowledges the crisis in time: the plan escalates; then the duty officer answers from
+    the link in her alert."""
     open_now = _open_incidents(rt)
     if not open_now:
         return
@@ -331,9 +394,10 @@ def _escalation_and_ack(rt: DemoRuntime, narrator: Narrator) -> None:
     jobs.dispatch(rt)
     narrator.messages()
     rt.clock.advance(minutes=4)
-    _acknowledge(rt, narrator, inc, note="已联系家属，正在准备情况通报")
+    _ack_by_link(rt, narrator, smtp, inc, note="已联系家属，正在准备情况通报")
     jobs.escalate(rt)
     jobs.dispatch(rt)
+    narrator.messages()
     click.echo(reports.incident_detail(rt, inc.id))
 
 
