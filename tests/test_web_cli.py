@@ -78,3 +78,17 @@ def test_check_config_wants_the_secret_once_there_is_a_public_address(tmp_path: 
     (config_dir / "settings.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     bad = subprocess.run([*YUQING, "check-config"], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "web.public_url" in bad.stderr
+
+
+def test_incident_note_response_link_and_false_alarm_from_the_cli(seeded: Path) -> None:
+    noted = _yuqing(seeded, "incidents", "note", "1", "--by", "duty-officer", "--note", "已联系急诊科主任")
+    assert noted.returncode == 0 and "已为事件 1 添加备注，记录人：张敏" in noted.stdout
+    bad = _yuqing(seeded, "incidents", "respond", "1", "--by", "张敏", "--url", "javascript:alert(1)")
+    assert bad.returncode == 1 and "http" in bad.stderr
+    ok = _yuqing(seeded, "incidents", "respond", "1", "--by", "张敏", "--url", "https://weibo.example/s/1")
+    assert ok.returncode == 0
+    closed = _yuqing(seeded, "incidents", "false-alarm", "1", "--by", "刘洋", "--note", "另一家医院")
+    assert closed.returncode == 0 and "误报" in closed.stdout
+    shown = _yuqing(seeded, "incidents", "show", "1").stdout
+    assert "note" in shown and "已联系急诊科主任" in shown and "false_alarm" in shown and "https://weibo.example/s/1" in shown
+    assert "false alarm" in _yuqing(seeded, "incidents", "list", "--all").stdout

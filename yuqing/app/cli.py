@@ -345,14 +345,21 @@ def incidents_show(c: Ctx, incident_id: int) -> None:
     click.echo(reports.incident_detail(rt, incident_id))
 
 
-def _incident_action(c: Ctx, action: str, incident_id: int, by: str, note: str) -> None:
+def _incident_action(c: Ctx, action: str, incident_id: int, by: str, note: str, **extra: Any) -> None:
+    """One incident action as the person named (a recipient's id or name from channels.yaml when it is one)."""
     from yuqing.alerts import incidents as inc
 
     rt = c.runtime()
     try:
         person = rt.cfg.channels.person(by)
         name, actor_id = (person.name, person.id) if person else (by, None)
-        result = getattr(inc, action)(rt.store, incident_id, name, rt.clock, note=note, cfg=rt.cfg, actor_id=actor_id)
+        if action == "declare_false_alarm":
+            result = inc.declare_false_alarm(rt.store, rt.cfg, incident_id, name, rt.clock, note)
+        elif action == "add_note":
+            result = inc.add_note(rt.store, incident_id, name, rt.clock, note)
+        else:
+            result = getattr(inc, action)(rt.store, incident_id, name, rt.clock, note=note, cfg=rt.cfg,
+                                          actor_id=actor_id, **extra)
     except (LookupError, ValueError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(str(result))
@@ -372,10 +379,31 @@ def incidents_ack(c: Ctx, incident_id: int, by: str, note: str) -> None:
 @click.argument("incident_id", type=int)
 @click.option("--by", required=True)
 @click.option("--note", default="", help="Where and how the hospital responded publicly.")
+@click.option("--url", default="", help="Link to the public statement.")
 @pass_ctx
-def incidents_respond(c: Ctx, incident_id: int, by: str, note: str) -> None:
+def incidents_respond(c: Ctx, incident_id: int, by: str, note: str, url: str) -> None:
     """Record the hospital's first public response (for time-to-respond)."""
-    _incident_action(c, "mark_responded", incident_id, by, note)
+    _incident_action(c, "mark_responded", incident_id, by, note, url=url)
+
+
+@incidents.command("note")
+@click.argument("incident_id", type=int)
+@click.option("--by", required=True)
+@click.option("--note", required=True, help="What was found, who was called, what was decided.")
+@pass_ctx
+def incidents_note(c: Ctx, incident_id: int, by: str, note: str) -> None:
+    """Add a line to the incident's record."""
+    _incident_action(c, "add_note", incident_id, by, note)
+
+
+@incidents.command("false-alarm")
+@click.argument("incident_id", type=int)
+@click.option("--by", required=True)
+@click.option("--note", default="", help="Why it is a false alarm.")
+@pass_ctx
+def incidents_false_alarm(c: Ctx, incident_id: int, by: str, note: str) -> None:
+    """Close an incident as a false alarm: history kept, unsent alerts cancelled, those alerted told."""
+    _incident_action(c, "declare_false_alarm", incident_id, by, note)
 
 
 @incidents.command("resolve")
