@@ -1,23 +1,37 @@
-"""Benchmark article extraction on the hand-labelled Chinese pages in ../shared.
+"""Benchmark article extraction on hand-labelled Chinese pages in ../shared, beside the old extractor.
 
-Prints, for the same decoded pages: char-level F1 of our extractor and of bare
-trafilatura against cleaned/ (mean, median, min, count), plus trafilatura fed the raw
-bytes for reference; author exact-match and date accuracy of ours; our pages/second.
-Run: ``.venv/bin/python bench/bench_extraction.py``.
+Three sets, each scored with body-text char F1 (mean, median, min) for: ours, the extractor as
+it was on main before the unseen-layout work (commit ``BASELINE_COMMIT``, loaded from git in the
+same run), and bare trafilatura on our decoded text:
 
-Scoring rules: an author/date label of "UNKNOWN"/"UNKNWON" means the page has none, so
-the right answer is None; an empty label file means the page was never labelled and is
-left out of that accuracy.  Authors match after folding whitespace.  A date matches when
-the fields the label gives (year; year-month; year-month-day) equal ours.
+(a) built-on  -- the 33 pages of cn_extraction, used while the extractor was first written;
+(b) tuning    -- news_pages labelled in tests/data/extraction_labels whose site is not held out;
+(c) held-out  -- news_pages of the held-out sites: never looked at page by page while tuning.
+
+The split is fixed up front, by site so that a held-out layout is truly unseen: a site is held out
+when ``sha256(site) % 3 == 0`` (13 of 31 sites, 32 of 62 pages).  Also printed: author/date
+accuracy on (a) and pages/second of ours and the baseline over all pages.
+Run: ``.venv/bin/python bench/bench_extraction.py`` (``--tuning`` leaves the held-out set out,
+``-v`` adds per-page lines for (a) and (b) only).
+
+Scoring rules for (a): an author/date label of "UNKNOWN"/"UNKNWON" means the page has none, so
+the right answer is None; an empty label file means the page was never labelled and is left out
+of that accuracy.  Authors match after folding whitespace.  A date matches when the fields the
+label gives (year; year-month; year-month-day) equal ours.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import statistics
+import subprocess
 import sys
 import time
+import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,9 +42,14 @@ sys.path.insert(0, str(ROOT))
 from yuqing.crawler.encoding import decode_html
 from yuqing.crawler.extract import char_f1, extract_article
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpora" / "cn_extraction"
+NEWS = SHARED / "corpora" / "news_pages"
+LABELS = ROOT / "tests" / "data" / "extraction_labels" / "news_pages.json"
 UNKNOWN = {"UNKNOWN", "UNKNWON"}
+#: main before this work: the extractor whose unseen-page figures the issue reported.
+BASELINE_COMMIT = "f3ff349"
+HELD_OUT_MODULUS = 3
 
 
 @dataclass(frozen=True)
@@ -40,8 +59,14 @@ class Page:
     name: str
     body: bytes
     text: str
-    author: str
-    date: str
+    author: str = ""
+    date: str = ""
+
+
+def is_held_out(name: str) -> bool:
+    """news_pages split, decided before tuning: a whole site is held out by the hash of its name."""
+    site = name.split("/", 1)[0]
+    return int(hashlib.sha256(site.encode()).hexdigest(), 16) % HELD_OUT_MODULUS == 0
 
 
 def load_pages(corpus: Path = CORPUS) -> list[Page]:
@@ -51,6 +76,18 @@ def load_pages(corpus: Path = CORPUS) -> list[Page]:
         def label(folder: str, stem: str = html.stem) -> str:
             return (corpus / folder / f"{stem}.txt").read_text("utf-8")
         pages.append(Page(html.stem, html.read_bytes(), label("cleaned"), label("author").strip(), label("date").strip()))
+    return pages
+
+
+def load_news_pages(labels: Path = LABELS, folder: Path = NEWS) -> list[Page]:
+    """Labelled news_pages whose bytes still hash as when labelled (a changed page is skipped, loudly)."""
+    pages = []
+    for name, entry in sorted(json.loads(labels.read_text("utf-8"))["pages"].items()):
+        body = (folder / name).read_bytes()
+        if hashlib.sha256(body).hexdigest() != entry["sha256"]:
+            print(f"WARNING: {name} changed since it was labelled; left out")
+            continue
+        pages.append(Page(name, body, entry["text"]))
     return pages
 
 
@@ -75,10 +112,26 @@ def date_matches(gold: str, ours: datetime | None) -> bool | None:
     return fields == [ours.year, ours.month, ours.day][: len(fields)]
 
 
+def load_baseline() -> types.ModuleType | None:
+    """The extractor module as it was at BASELINE_COMMIT, read from git; None without history."""
+    try:
+        source = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{BASELINE_COMMIT}:crawler/extract.py"],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    module = types.ModuleType("baseline_extract")
+    module.__file__ = f"<git {BASELINE_COMMIT}:crawler/extract.py>"
+    sys.modules[module.__name__] = module  # dataclasses look their module up while being defined
+    exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own file at a pinned commit
+    return module
+
+
 def _summary(name: str, scores: list[float]) -> str:
     """One line: mean, median, min and count of F1 scores."""
     return (
-        f"{name:<22} mean={statistics.mean(scores):.4f} median={statistics.median(scores):.4f} "
+        f"  {name:<20} mean={statistics.mean(scores):.4f} median={statistics.median(scores):.4f} "
         f"min={min(scores):.4f} n={len(scores)}"
     )
 
@@ -86,51 +139,92 @@ def _summary(name: str, scores: list[float]) -> str:
 def _accuracy(name: str, results: list[bool | None]) -> str:
     """One line: share of labelled pages that matched."""
     judged = [r for r in results if r is not None]
-    return f"{name:<22} {sum(judged)}/{len(judged)} = {sum(judged) / len(judged):.3f}"
+    return f"  {name:<20} {sum(judged)}/{len(judged)} = {sum(judged) / len(judged):.3f}"
 
 
-def run(verbose: bool = False) -> int:
-    """Score ours and bare trafilatura on every labelled page and print the figures."""
+Extractor = Callable[[bytes], str]
+
+
+@dataclass
+class Timer:
+    """Wall time spent inside one extractor over all pages."""
+
+    seconds: float = 0.0
+    pages: int = 0
+
+    def run(self, extract: Extractor, body: bytes) -> str:
+        """Call the extractor, counting its time."""
+        start = time.perf_counter()
+        text = extract(body)
+        self.seconds += time.perf_counter() - start
+        self.pages += 1
+        return text
+
+
+def _trafilatura(body: bytes) -> str:
+    """Bare trafilatura on our decoded text."""
     import trafilatura
 
-    pages = load_pages()
-    ours_f1, traf_f1, traf_raw_f1, authors, dates = [], [], [], [], []
-    elapsed = 0.0
+    return trafilatura.extract(decode_html(body)[0]) or ""
+
+
+def score_set(title: str, pages: list[Page], extractors: dict[str, Extractor], timers: dict[str, Timer],
+              verbose: bool) -> None:
+    """Print F1 figures of every extractor on one page set."""
+    print(f"{title}: {len(pages)} pages")
+    scores: dict[str, list[float]] = {name: [] for name in extractors}
     for page in pages:
-        start = time.perf_counter()
-        art = extract_article(page.body)
-        elapsed += time.perf_counter() - start
-        decoded, _ = decode_html(page.body)
-        bare = trafilatura.extract(decoded) or ""
-        ours_f1.append(char_f1(art.text, page.text))
-        traf_f1.append(char_f1(bare, page.text))
-        traf_raw_f1.append(char_f1(trafilatura.extract(page.body) or "", page.text))
-        authors.append(author_matches(page.author, art.author))
-        dates.append(date_matches(page.date, art.published_at))
+        for name, extract in extractors.items():
+            timer = timers.get(name)
+            text = timer.run(extract, page.body) if timer else extract(page.body)
+            scores[name].append(char_f1(text, page.text))
         if verbose:
-            print(f"{page.name[:8]} ours={ours_f1[-1]:.3f} traf={traf_f1[-1]:.3f} "
-                  f"author={art.author!r} (gold {page.author!r}) date={art.published_at} (gold {page.date!r})")
-    print(f"cn_extraction: {len(pages)} pages ({CORPUS})")
-    print(_summary("char F1 ours", ours_f1))
-    print(_summary("char F1 trafilatura", traf_f1) + "  (bare extract() on our decoded text)")
-    print(_summary("  same, raw bytes", traf_raw_f1) + "  (trafilatura decoding the bytes itself)")
-    print(_accuracy("author exact (ours)", authors))
-    print(_accuracy("date match (ours)", dates))
-    print(f"{'speed (ours)':<22} {len(pages) / elapsed:.1f} pages/s ({elapsed:.2f} s)")
+            print("    " + page.name[:24].ljust(25) + " ".join(f"{n}={s[-1]:.3f}" for n, s in scores.items()))
+    for name, values in scores.items():
+        print(_summary(name, values))
+
+
+def run(verbose: bool = False, held_out: bool = True) -> int:
+    """Score ours, the baseline and trafilatura on the three sets and print the figures."""
+    baseline = load_baseline()
+    extractors: dict[str, Extractor] = {"ours": lambda body: extract_article(body).text}
+    if baseline is not None:
+        extractors[f"baseline {BASELINE_COMMIT}"] = lambda body: baseline.extract_article(body).text
+    extractors["trafilatura"] = _trafilatura
+    timers = {name: Timer() for name in extractors if name != "trafilatura"}
+    if baseline is None:
+        print(f"NOTE: baseline {BASELINE_COMMIT} not in this checkout's git history; its column is left out")
+
+    built_on = load_pages()
+    score_set(f"(a) built-on, cn_extraction ({CORPUS})", built_on, extractors, timers, verbose)
+    arts = [extract_article(page.body) for page in built_on]
+    print(_accuracy("author exact (ours)", [author_matches(p.author, a.author) for p, a in zip(built_on, arts)]))
+    print(_accuracy("date match (ours)", [date_matches(p.date, a.published_at) for p, a in zip(built_on, arts)]))
+    if LABELS.is_file() and NEWS.is_dir():
+        news = load_news_pages()
+        score_set("(b) tuning, news_pages", [p for p in news if not is_held_out(p.name)], extractors, timers, verbose)
+        if held_out:
+            score_set("(c) held-out, news_pages", [p for p in news if is_held_out(p.name)], extractors, timers, False)
+    else:
+        print(f"SKIP (b)/(c): labels {LABELS} or pages {NEWS} missing")
+    print("speed over the pages above:")
+    for name, timer in timers.items():
+        print(f"  {name:<20} {timer.pages / timer.seconds:.1f} pages/s ({timer.seconds:.2f} s for {timer.pages})")
     return 0
 
 
 def main() -> int:
     """CLI entry: skip cleanly when ../shared is not there."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="per-page lines")
+    parser.add_argument("-v", "--verbose", action="store_true", help="per-page lines for (a) and (b)")
+    parser.add_argument("--tuning", action="store_true", help="leave the held-out set out (use while tuning)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # it logs ERROR for "no text found"
     if not (CORPUS / "original").is_dir():
         print(f"SKIP: labelled corpus not found at {CORPUS} (needs ../shared beside the repo)")
         return 0
-    return run(args.verbose)
+    return run(args.verbose, held_out=not args.tuning)
 
 
 if __name__ == "__main__":

@@ -192,6 +192,8 @@ class Block:
     link_chars: int
     punct: int
     owner: etree._Element
+    #: Short line whose shape recurs on the page ('回复 踩0 赞85', '3小时前'): record/list furniture.
+    repeated: bool = False
 
     @property
     def link_density(self) -> float:
@@ -246,7 +248,33 @@ def text_blocks(root: etree._Element) -> list[Block]:
         if el is not root:
             builder.add(el.tail, link_depth > 0)
     builder.flush()
+    mark_repeated(builder.blocks)
     return builder.blocks
+
+
+_DIGITS = re.compile(r"\d+")
+_WORDY = re.compile(rf"[^\W\d_]|[{_CJK}]")
+_LABEL_VALUE = re.compile(r"：|:(?!\d)")
+#: Lines at most this long that occur this often (digits ignored) are template furniture.
+TEMPLATE_LINE_MAX, TEMPLATE_MIN_COUNT = 24, 3
+
+
+def mark_repeated(blocks: list[Block]) -> None:
+    """Flag short lines whose digit-blind text recurs: the furniture of comment and list records.
+
+    Table cells and 'label：value' lines (data), and lines without letters (box-drawing art,
+    separators) are never furniture.
+    """
+    keys = [
+        _DIGITS.sub("#", b.text)
+        if b.chars <= TEMPLATE_LINE_MAX and b.owner.tag not in ("td", "th") and _WORDY.search(b.text)
+        and not _LABEL_VALUE.search(b.text)
+        else None
+        for b in blocks
+    ]
+    counts = Counter(k for k in keys if k)
+    for block, key in zip(blocks, keys):
+        block.repeated = bool(key) and counts[key] >= TEMPLATE_MIN_COUNT
 
 
 # --------------------------------------------------------------------------- density scorer
@@ -267,6 +295,12 @@ TEXT_PENALTY = 0.5
 LINK_PENALTY = 0.1
 #: Short text in table cells is usually data (an article's table), only mildly noise.
 CELL_PENALTY = 0.25
+#: Flat penalty for a repeated furniture line: a comment record carries several of them.
+REPEAT_PENALTY = 8.0
+#: Per-character cost of plain non-prose text inside an article when looking for where it ends.
+RUN_TEXT_PENALTY = 0.05
+#: A chosen run with less prose than this is widened to its parent's run.
+THIN_BODY_CHARS = 150
 #: Descend from the best subtree into a child holding at least this share of its content.
 TIGHTEN = 0.9
 
@@ -284,6 +318,8 @@ def is_content(block: Block) -> bool:
 
 def block_weight(block: Block) -> float:
     """Positive for content lines (shorter ones count less), negative for noise."""
+    if block.repeated:
+        return -REPEAT_PENALTY
     if is_content(block):
         n = block.chars - block.link_chars
         return n * min(1.0, n / SHORT_LINE)
@@ -327,14 +363,75 @@ def best_subtree(blocks: list[Block]) -> tuple[etree._Element | None, float]:
         best = top
 
 
-def density_blocks(root: etree._Element) -> tuple[list[Block], float]:
-    """Lines of the best subtree (link lists dropped) and the share of page content it holds."""
+def _prose_chars(blocks: list[Block]) -> int:
+    """Characters of prose lines: how much article a candidate really holds."""
+    return sum(b.chars for b in blocks if is_content(b))
+
+
+def density_blocks(root: etree._Element) -> list[Block]:
+    """Lines of the densest run in the best subtree, widened to ancestors while it is thin.
+
+    A thin choice (a lone caption, a link list, half of an article split around an ad) is
+    replaced by the densest run of the parent, and so on up: the run only reaches into
+    neighbours whose prose outweighs the noise between, so a short article stays short.
+    """
     blocks = text_blocks(root)
-    node, coverage = best_subtree(blocks)
+    node, _ = best_subtree(blocks)
     if node is None:
-        return [], 0.0
+        return []
+    chosen = _run_under(node, blocks)
+    while _prose_chars(chosen) < THIN_BODY_CHARS and node.getparent() is not None:
+        node = node.getparent()
+        chosen = _run_under(node, blocks)
+    return [b for b in chosen if b.link_density <= MAX_LINK_DENSITY]
+
+
+def _run_under(node: etree._Element, blocks: list[Block]) -> list[Block]:
+    """The densest run among the lines inside node."""
     inside = set(node.iter())
-    return [b for b in blocks if b.owner in inside and b.link_density <= MAX_LINK_DENSITY], coverage
+    return densest_run([b for b in blocks if b.owner in inside])
+
+
+def run_weight(block: Block) -> float:
+    """block_weight, but plain unpunctuated text (code, tables, verse, captions) costs little.
+
+    What ends an article is links, furniture records and legal lines, not a table inside it.
+    """
+    if block.repeated or is_content(block) or block.link_density > MAX_LINK_DENSITY:
+        return block_weight(block)
+    if _BOILERPLATE.search(block.text):
+        return -TEXT_PENALTY * block.chars
+    return -RUN_TEXT_PENALTY * block.chars
+
+
+def _weights(blocks: list[Block]) -> list[float]:
+    """run_weight per line, with repeated prose lines (carousel/mobile copies) counted once."""
+    seen: set[str] = set()
+    weights = []
+    for block in blocks:
+        weight = run_weight(block)
+        if weight > 0 and block.text in seen:
+            weight = 0.0
+        seen.add(block.text)
+        weights.append(weight)
+    return weights
+
+
+def densest_run(blocks: list[Block]) -> list[Block]:
+    """The contiguous run of lines with the best content-minus-noise sum (maximum subarray).
+
+    The best subtree of a short article often also holds what follows it (comments, teaser
+    lists, share bars); those sit behind a stretch of noise lines, so the run stops before them.
+    """
+    best_sum, best = 0.0, (0, 0)
+    run_sum, run_start = 0.0, 0
+    for i, weight in enumerate(_weights(blocks)):
+        if run_sum <= 0:
+            run_sum, run_start = 0.0, i
+        run_sum += weight
+        if run_sum > best_sum:
+            best_sum, best = run_sum, (run_start, i + 1)
+    return blocks[best[0]: best[1]] if best_sum > 0 else blocks
 
 
 # --------------------------------------------------------------------------- line clean-up
@@ -732,10 +829,8 @@ def extract_author(meta: dict[str, str], zones: Zones) -> str | None:
 
 # --------------------------------------------------------------------------- body choice
 
-#: Below this many characters the density result is treated as a miss.
+#: Below this many characters the density result is treated as a miss and trafilatura is asked.
 MIN_BODY_CHARS = 40
-#: Share of the page's prose inside the chosen subtree above which trafilatura is not consulted.
-CONFIDENT_COVERAGE = 0.6
 
 
 def tidy_text(text: str, title: str | None) -> str:
@@ -764,20 +859,17 @@ def trafilatura_text(html_text: str) -> str:
     return out or ""
 
 
-def choose_body(density: str, coverage: float, html_text: str, title: str | None = None) -> str:
-    """Keep the density result when it holds most of the page's prose; else weigh trafilatura.
+def choose_body(density: str, html_text: str, title: str | None = None) -> str:
+    """The density result, or trafilatura's when ours is (nearly) empty.
 
-    trafilatura only runs when the scorer is unsure (little text, or prose left outside the
-    chosen subtree), which also keeps the common case fast.
+    trafilatura is not asked to overrule a real result: on pages with comments or teaser lists
+    it returns those as readily as the article, and the widening in density_blocks already
+    covers a thin first choice.
     """
-    if coverage >= CONFIDENT_COVERAGE and _visible_len(density) >= MIN_BODY_CHARS:
+    if _visible_len(density) >= MIN_BODY_CHARS:
         return density
     traf = tidy_text(trafilatura_text(html_text), title)
-    if _visible_len(density) < MIN_BODY_CHARS <= _visible_len(traf):
-        return traf
-    if _visible_len(traf) > 3 * _visible_len(density) and char_f1(density, traf) < 0.5:
-        return traf if count_punct(traf) > 3 * count_punct(density) else density
-    return density
+    return traf if _visible_len(traf) > _visible_len(density) else density
 
 
 # --------------------------------------------------------------------------- entry point
@@ -847,8 +939,8 @@ def _extract(body: bytes | str, declared_encoding: str | None) -> Article:
     if not all_blocks:
         return Article(title=title, author=None, published_at=meta_dt, text="")
     strip_chrome(root)
-    blocks, coverage = density_blocks(root)
-    text = choose_body("\n".join(clean_lines(blocks, title)), coverage, sanitize_html(html_text), title)
+    blocks = density_blocks(root)
+    text = choose_body("\n".join(clean_lines(blocks, title)), sanitize_html(html_text), title)
     zones = find_zones(all_blocks, [ln for ln in text.split("\n") if ln.strip()], title)
     return Article(
         title=refine_title(title, headings, zones.before),
