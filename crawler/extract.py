@@ -274,7 +274,7 @@ def mark_repeated(blocks: list[Block]) -> None:
     ]
     counts = Counter(k for k in keys if k)
     for block, key in zip(blocks, keys):
-        block.repeated = bool(key) and counts[key] >= TEMPLATE_MIN_COUNT
+        block.repeated = key is not None and counts[key] >= TEMPLATE_MIN_COUNT
 
 
 # --------------------------------------------------------------------------- density scorer
