@@ -255,23 +255,33 @@ def text_blocks(root: etree._Element) -> list[Block]:
 _DIGITS = re.compile(r"\d+")
 _WORDY = re.compile(rf"[^\W\d_]|[{_CJK}]")
 _LABEL_VALUE = re.compile(r"：|:(?!\d)")
+_TIMESTAMP = re.compile(r"\d\d?:\d\d|(19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}")
 #: Lines at most this long that occur this often (digits ignored) are template furniture.
 TEMPLATE_LINE_MAX, TEMPLATE_MIN_COUNT = 24, 3
+#: Timestamped lines up to this long are compared by their first STAMPED_PREFIX characters.
+STAMPED_LINE_MAX, STAMPED_PREFIX = 60, 8
+
+
+def _template_key(block: Block) -> str | None:
+    """The shape a furniture line shares with its repeats, or None for lines that are never furniture.
+
+    A line with a timestamp is keyed by its first characters ('# re: 标题 2004-12-27 12:46 名字' ->
+    '# re: 标题'), other short lines by their whole digit-blind text.  Table cells, 'label：value'
+    lines (data) and lines with neither letters nor a timestamp (numbers, box-drawing art) are not.
+    """
+    if block.owner.tag in ("td", "th") or block.chars > STAMPED_LINE_MAX:
+        return None
+    shape = _DIGITS.sub("#", block.text)
+    if _TIMESTAMP.search(block.text):
+        return "@" + shape[:STAMPED_PREFIX]
+    if block.chars <= TEMPLATE_LINE_MAX and _WORDY.search(block.text) and not _LABEL_VALUE.search(block.text):
+        return shape
+    return None
 
 
 def mark_repeated(blocks: list[Block]) -> None:
-    """Flag short lines whose digit-blind text recurs: the furniture of comment and list records.
-
-    Table cells and 'label：value' lines (data), and lines without letters (box-drawing art,
-    separators) are never furniture.
-    """
-    keys = [
-        _DIGITS.sub("#", b.text)
-        if b.chars <= TEMPLATE_LINE_MAX and b.owner.tag not in ("td", "th") and _WORDY.search(b.text)
-        and not _LABEL_VALUE.search(b.text)
-        else None
-        for b in blocks
-    ]
+    """Flag lines whose shape recurs on the page: the furniture of comment and list records."""
+    keys = [_template_key(b) for b in blocks]
     counts = Counter(k for k in keys if k)
     for block, key in zip(blocks, keys):
         block.repeated = key is not None and counts[key] >= TEMPLATE_MIN_COUNT
@@ -284,6 +294,8 @@ _BOILERPLATE = re.compile(
     r"转载请注明|联系我们|关于我们|网站地图|公网安备",
     re.I,
 )
+#: A summary cut off by the site ('...', '…' but not the prose ellipsis '……'), not article text.
+_TEASER_END = re.compile(r"(?:\.{3}|(?<!…)…)\s*$")
 #: Share of its characters that a good block may have inside links.
 MAX_LINK_DENSITY = 0.5
 #: A line with fewer than one sentence mark per this many characters is not prose.
@@ -313,16 +325,18 @@ def is_content(block: Block) -> bool:
         return False
     if block.punct * SPARSE_PUNCT < block.chars:
         return False  # a long unpunctuated run: keyword dump, tag cloud, not prose
+    if _TEASER_END.search(block.text):
+        return False  # '…事情的真相是“甜...': a cut-off summary in a list of other articles
     return (block.punct >= 1 and block.chars >= 8) or block.chars >= 40
 
 
 def block_weight(block: Block) -> float:
     """Positive for content lines (shorter ones count less), negative for noise."""
-    if block.repeated:
-        return -REPEAT_PENALTY
     if is_content(block):
         n = block.chars - block.link_chars
         return n * min(1.0, n / SHORT_LINE)
+    if block.repeated:
+        return -REPEAT_PENALTY
     if block.link_density > MAX_LINK_DENSITY:
         return -LINK_PENALTY * block.chars
     return -(CELL_PENALTY if block.owner.tag in ("td", "th") else TEXT_PENALTY) * block.chars
@@ -399,7 +413,7 @@ def run_weight(block: Block) -> float:
     """
     if block.repeated or is_content(block) or block.link_density > MAX_LINK_DENSITY:
         return block_weight(block)
-    if _BOILERPLATE.search(block.text):
+    if _BOILERPLATE.search(block.text) or _TEASER_END.search(block.text):
         return -TEXT_PENALTY * block.chars
     return -RUN_TEXT_PENALTY * block.chars
 
