@@ -455,9 +455,14 @@ _JUNK_LINE = re.compile(
     r"^[【\[(（]?\s*(责任编辑|责编|分享到|分享|上一篇|下一篇|上一页|下一页|打印本页|打印|关闭窗口|关闭|"
     r"扫一扫|扫描二维码|返回顶部|返回首页|收藏本文|收藏|发表评论|我要评论|字号|字体|【字体|点击排行|"
     r"相关阅读|相关新闻|相关报道|相关文章|相关链接|延伸阅读|推荐阅读|热点推荐|猜你喜欢|更多精彩|热门推荐|"
-    r"编辑推荐|网友评论|举报|本文来源|来源|阅读|浏览|点击|文章关键词|关键词|关键字|标签|tags)"
+    r"编辑推荐|网友评论|举报|本文来源|来源|阅读|浏览|点击|文章关键词|关键词|关键字|标签|tags|"
+    r"编辑|校对|责任校对|审核|审校|监制|统筹|出品|美编)"
     r"([\s:：】\]）)|/]|$)",
 )
+#: '原标题：…' / '（原题为《…》）': the headline the story had elsewhere, not its text.
+_ORIGINAL_TITLE = re.compile(r"^[（(【\[]?\s*(本文)?原(标)?题(为|[:：])")
+#: A label left dangling at the end of the body once its link list is gone ('点击进入专题：').
+_DANGLING_LABEL = re.compile(r"^.{1,14}[:：]$")
 #: Headings after which a page lists other articles: everything below is dropped.
 _TAIL_HEADING = re.compile(
     r"^[【\[]?(相关阅读|相关新闻|相关报道|相关文章|相关链接|延伸阅读|推荐阅读|热点推荐|猜你喜欢|热门推荐|"
@@ -486,6 +491,8 @@ def is_junk_line(line: str) -> bool:
         return False
     if _JUNK_LINE.match(line) and len(line) <= 40:
         return True
+    if _ORIGINAL_TITLE.match(line) or ("\ufffd" in line and not _WORDY.search(line)):
+        return True  # a former headline; bytes that decoded to nothing (emoji in a broken charset)
     return bool(_PAGER.search(line) or _BOILERPLATE.search(line)) or is_meta_line(line)
 
 
@@ -520,6 +527,8 @@ def clean_lines(blocks: list[Block], title: str | None) -> list[str]:
     for block in blocks[start:end]:
         if _WS.sub("", block.text) != title_key and not is_junk_line(block.text):
             lines.append(block.text)
+    while lines and _DANGLING_LABEL.match(lines[-1]):
+        lines.pop()
     return lines
 
 
