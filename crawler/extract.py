@@ -291,7 +291,7 @@ def mark_repeated(blocks: list[Block]) -> None:
 
 _BOILERPLATE = re.compile(
     r"版权所有|著作权|copyright|©|免责声明|ICP备|ICP证|未经.{0,12}(授权|许可)|all rights reserved|"
-    r"转载请注明|联系我们|关于我们|网站地图|公网安备",
+    r"转载请注明|[禁严]止转载|不得转载|保留追究|联系我们|关于我们|网站地图|公网安备",
     re.I,
 )
 #: A summary cut off by the site ('...', '…' but not the prose ellipsis '……'), not article text.
@@ -466,7 +466,8 @@ _DANGLING_LABEL = re.compile(r"^.{1,14}[:：]$")
 #: Headings after which a page lists other articles: everything below is dropped.
 _TAIL_HEADING = re.compile(
     r"^[【\[]?(相关阅读|相关新闻|相关报道|相关文章|相关链接|延伸阅读|推荐阅读|热点推荐|猜你喜欢|热门推荐|"
-    r"更多精彩|精彩推荐|编辑推荐|网友评论|最新评论|热门评论|相关专题)[】\]]?[:：]?$"
+    r"更多精彩|精彩推荐|编辑推荐|网友评论|最新评论|热门评论|相关专题|相关推荐|为[你您]推荐|大家都在看|热门文章|最新文章|"
+    r"热文推荐|[你您]?可能(还)?(感兴趣|喜欢|想看)的?(文章|内容|新闻)?|更多(新闻|文章|内容|报道))[】\]]?[:：]?$"
 )
 _PAGER = re.compile(r"第\s*\d+\s*页\s*/\s*共\s*\d+\s*页|<<\s*上一页|下一页\s*>>")
 _DATE_IN_LINE = re.compile(r"(19|20)\d\d\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}")
@@ -497,13 +498,13 @@ def is_junk_line(line: str) -> bool:
 
 
 def _tail_start(blocks: list[Block]) -> int:
-    """Index of a 'related articles' heading followed by a non-prose line, else len."""
+    """Index of a 'related articles' heading followed by a non-prose line or a list item, else len."""
     total = sum(b.chars for b in blocks if is_content(b))
     before = 0
     for i, block in enumerate(blocks):
         if _TAIL_HEADING.match(_WS.sub("", block.text)) and before >= 0.5 * total:
             following = blocks[i + 1] if i + 1 < len(blocks) else None
-            if following is None or not is_content(following):
+            if following is None or not is_content(following) or following.owner.tag in ("li", "dd", "dt"):
                 return i
         if is_content(block):
             before += block.chars
