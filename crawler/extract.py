@@ -194,6 +194,8 @@ class Block:
     owner: etree._Element
     #: Short line whose shape recurs on the page ('回复 踩0 赞85', '3小时前'): record/list furniture.
     repeated: bool = False
+    #: ... and it speaks the language of comment toolbars (reply, report, like, '3小时前').
+    toolbar: bool = False
 
     @property
     def link_density(self) -> float:
@@ -255,6 +257,10 @@ def text_blocks(root: etree._Element) -> list[Block]:
 _DIGITS = re.compile(r"\d+")
 _WORDY = re.compile(rf"[^\W\d_]|[{_CJK}]")
 _LABEL_VALUE = re.compile(r"：|:(?!\d)")
+#: Words of comment and forum furniture: who posted, when, and the reply/report/like buttons.
+_TOOLBAR_WORDS = re.compile(
+    r"回复|举报|[顶踩赞][\s\d(（]|点赞|分享|收藏|引用|楼主|\d+楼|网友|评论|发表于|[秒分钟小时天]前|刚刚|\bre:", re.I
+)
 _TIMESTAMP = re.compile(r"\d\d?:\d\d|(19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}")
 #: Lines at most this long that occur this often (digits ignored) are template furniture.
 TEMPLATE_LINE_MAX, TEMPLATE_MIN_COUNT = 24, 3
@@ -285,6 +291,7 @@ def mark_repeated(blocks: list[Block]) -> None:
     counts = Counter(k for k in keys if k)
     for block, key in zip(blocks, keys):
         block.repeated = key is not None and counts[key] >= TEMPLATE_MIN_COUNT
+        block.toolbar = block.repeated and bool(_TOOLBAR_WORDS.search(block.text))
 
 
 # --------------------------------------------------------------------------- density scorer
@@ -309,6 +316,8 @@ LINK_PENALTY = 0.1
 CELL_PENALTY = 0.25
 #: Flat penalty for a repeated furniture line: a comment record carries several of them.
 REPEAT_PENALTY = 8.0
+#: Comment toolbars cost this many times more: a comment is outweighed by its own furniture.
+TOOLBAR_FACTOR = 3
 #: Per-character cost of plain non-prose text inside an article when looking for where it ends.
 RUN_TEXT_PENALTY = 0.05
 #: A chosen run with less prose than this is widened to its parent's run.
@@ -336,7 +345,7 @@ def block_weight(block: Block) -> float:
         n = block.chars - block.link_chars
         return n * min(1.0, n / SHORT_LINE)
     if block.repeated:
-        return -REPEAT_PENALTY
+        return -REPEAT_PENALTY * (TOOLBAR_FACTOR if block.toolbar else 1)
     if block.link_density > MAX_LINK_DENSITY:
         return -LINK_PENALTY * block.chars
     return -(CELL_PENALTY if block.owner.tag in ("td", "th") else TEXT_PENALTY) * block.chars
@@ -445,7 +454,20 @@ def densest_run(blocks: list[Block]) -> list[Block]:
         run_sum += weight
         if run_sum > best_sum:
             best_sum, best = run_sum, (run_start, i + 1)
-    return blocks[best[0]: best[1]] if best_sum > 0 else blocks
+    return _before_comments(blocks[best[0]: best[1]] if best_sum > 0 else blocks)
+
+
+def _before_comments(run: list[Block]) -> list[Block]:
+    """Cut the run where comment records begin, once an article stands before them.
+
+    A long thread can outweigh its own toolbars; but comments never come before the article,
+    so the first of several toolbar lines after enough prose is where the article ended.
+    """
+    toolbars = [i for i, block in enumerate(run) if block.toolbar]
+    for n, i in enumerate(toolbars):
+        if len(toolbars) - n >= TEMPLATE_MIN_COUNT and _prose_chars(run[:i]) >= THIN_BODY_CHARS:
+            return run[:i]
+    return run
 
 
 # --------------------------------------------------------------------------- line clean-up
