@@ -317,7 +317,7 @@ CELL_PENALTY = 0.25
 #: Flat penalty for a repeated furniture line: a comment record carries several of them.
 REPEAT_PENALTY = 8.0
 #: Comment toolbars cost this many times more: a comment is outweighed by its own furniture.
-TOOLBAR_FACTOR = 3
+TOOLBAR_FACTOR = 3.0
 #: Per-character cost of plain non-prose text inside an article when looking for where it ends.
 RUN_TEXT_PENALTY = 0.05
 #: A chosen run with less prose than this is widened to its parent's run.
