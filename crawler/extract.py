@@ -492,6 +492,12 @@ _TAIL_HEADING = re.compile(
     r"热文推荐|[你您]?可能(还)?(感兴趣|喜欢|想看)的?(文章|内容|新闻)?|更多(新闻|文章|内容|报道))[】\]]?[:：]?$"
 )
 _PAGER = re.compile(r"第\s*\d+\s*页\s*/\s*共\s*\d+\s*页|<<\s*上一页|下一页\s*>>")
+#: A whole line of page links: '上一页 1/2 下一页', '1 2 下一页 余下全文', '【1】【2】【3】【4】'.
+_PAGER_LINE = re.compile(
+    r"^(?:[\s\d/|·…<>«»《》【】\[\]()（）-]|上一?页|下一?页|首页|尾页|末页|余下全文|阅读全文|查看全文|共\d+页)+$"
+)
+#: A byline opening the text ('执笔/叨叨姐、胡一刀', '【文/观察者网专栏作者 王文】'): not the first paragraph.
+_BYLINE_START = re.compile(r"^[【\[(（]?\s*(文|作者|记者|执笔|撰文|撰稿|编译|整理|采写|口述)\s*[/｜|:：]")
 _DATE_IN_LINE = re.compile(r"(19|20)\d\d\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}")
 _TIME_IN_LINE = re.compile(r"\d{1,2}[:：]\d\d")
 _META_WORD = re.compile(r"来源|作者|编辑|发布|时间|日期|浏览|阅读|点击|更新|字号|评论|记者")
@@ -516,6 +522,8 @@ def is_junk_line(line: str) -> bool:
         return True
     if _ORIGINAL_TITLE.match(line) or ("\ufffd" in line and not _WORDY.search(line)):
         return True  # a former headline; bytes that decoded to nothing (emoji in a broken charset)
+    if _PAGER_LINE.match(line) and not line.strip().isdigit():
+        return True
     return bool(_PAGER.search(line) or _BOILERPLATE.search(line)) or is_meta_line(line)
 
 
@@ -536,6 +544,8 @@ def _tail_start(blocks: list[Block]) -> int:
 def _opens_body(block: Block, title_key: str) -> bool:
     """Could this line be the article's first paragraph (not its headline)?"""
     if not is_content(block) or block.chars < OPENING_MIN_CHARS:
+        return False
+    if _BYLINE_START.match(block.text) and block.chars <= META_LINE_MAX:
         return False
     key = _WS.sub("", block.text)
     return key != title_key and not (title_key and key in title_key) and block.owner.tag not in ("h1", "h2", "h3")
