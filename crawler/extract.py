@@ -492,6 +492,14 @@ _TAIL_HEADING = re.compile(
     r"热文推荐|[你您]?可能(还)?(感兴趣|喜欢|想看)的?(文章|内容|新闻)?|更多(新闻|文章|内容|报道))[】\]]?[:：]?$"
 )
 _PAGER = re.compile(r"第\s*\d+\s*页\s*/\s*共\s*\d+\s*页|<<\s*上一页|下一页\s*>>")
+#: A call to action: promotion and app/account plugs, not reporting ('…→【下载地址】', '【点击投票】').
+_CALL_TO_ACTION = re.compile(
+    r"【\s*点击|→\s*【|点击(投票|下载|进入|查看更多|这里)|下载(地址|客户端|APP)|扫描?(下方|上方)?二维码|长按(识别)?二维码|"
+    r"关注(我们|公众号|微信号)",
+    re.I,
+)
+#: A longer line that mentions a link or a QR code is a paragraph, not a plug.
+CALL_TO_ACTION_MAX = 100
 #: A whole line of page links: '上一页 1/2 下一页', '1 2 下一页 余下全文', '【1】【2】【3】【4】'.
 _PAGER_LINE = re.compile(
     r"^(?:[\s\d/|·…<>«»《》【】\[\]()（）-]|上一?页|下一?页|首页|尾页|末页|余下全文|阅读全文|查看全文|共\d+页)+$"
@@ -523,6 +531,8 @@ def is_junk_line(line: str) -> bool:
     if _ORIGINAL_TITLE.match(line) or ("\ufffd" in line and not _WORDY.search(line)):
         return True  # a former headline; bytes that decoded to nothing (emoji in a broken charset)
     if _PAGER_LINE.match(line) and not line.strip().isdigit():
+        return True
+    if _CALL_TO_ACTION.search(line) and len(line) <= CALL_TO_ACTION_MAX:
         return True
     return bool(_PAGER.search(line) or _BOILERPLATE.search(line)) or is_meta_line(line)
 
