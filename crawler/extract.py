@@ -322,6 +322,10 @@ TOOLBAR_FACTOR = 3.0
 RUN_TEXT_PENALTY = 0.05
 #: A chosen run with less prose than this is widened to its parent's run.
 THIN_BODY_CHARS = 150
+#: What a closing line looks like: a bracketed sign-off, a credit word, or a finished sentence.
+_CREDIT = re.compile(r"^[（(【\[].*[）)】\]]$|记者|通讯员|实习生|作者|来源|供稿|整理|报道|摄|[。！？!?]$")
+#: Short plain lines kept after the densest run: reporter credits and sign-offs close an article.
+CLOSING_LINES = 2
 #: Descend from the best subtree into a child holding at least this share of its content.
 TIGHTEN = 0.9
 
@@ -454,7 +458,19 @@ def densest_run(blocks: list[Block]) -> list[Block]:
         run_sum += weight
         if run_sum > best_sum:
             best_sum, best = run_sum, (run_start, i + 1)
-    return _before_comments(blocks[best[0]: best[1]] if best_sum > 0 else blocks)
+    if best_sum <= 0:
+        return _before_comments(blocks)
+    end = best[1]
+    while end < len(blocks) and end - best[1] < CLOSING_LINES and _is_closing_line(blocks[end]):
+        end += 1
+    return _before_comments(blocks[best[0]: end])
+
+
+def _is_closing_line(block: Block) -> bool:
+    """A short plain line right after the last paragraph: '（袁源）', '新京报记者 陆一夫', '（完）'."""
+    return (block.chars <= META_LINE_MAX and not block.repeated and block.link_density <= MAX_LINK_DENSITY
+            and bool(_CREDIT.search(block.text)) and not _BOILERPLATE.search(block.text)
+            and not _TEASER_END.search(block.text) and not _CALL_TO_ACTION.search(block.text))
 
 
 def _before_comments(run: list[Block]) -> list[Block]:
@@ -495,7 +511,7 @@ _PAGER = re.compile(r"第\s*\d+\s*页\s*/\s*共\s*\d+\s*页|<<\s*上一页|下�
 #: A call to action: promotion and app/account plugs, not reporting ('…→【下载地址】', '【点击投票】').
 _CALL_TO_ACTION = re.compile(
     r"【\s*点击|→\s*【|点击(投票|下载|进入|查看更多|这里)|下载(地址|客户端|APP)|扫描?(下方|上方)?二维码|长按(识别)?二维码|"
-    r"关注(我们|公众号|微信号)",
+    r"关注(我们|公众号|微信号)|请关注|扫码",
     re.I,
 )
 #: A longer line that mentions a link or a QR code is a paragraph, not a plug.
