@@ -479,10 +479,15 @@ def _before_comments(run: list[Block]) -> list[Block]:
     A long thread can outweigh its own toolbars; but comments never come before the article,
     so the first of several toolbar lines after enough prose is where the article ended.
     """
-    toolbars = [i for i, block in enumerate(run) if block.toolbar]
-    for n, i in enumerate(toolbars):
-        if len(toolbars) - n >= TEMPLATE_MIN_COUNT and _prose_chars(run[:i]) >= THIN_BODY_CHARS:
-            return run[:i]
+    left = sum(block.toolbar for block in run)
+    prose = 0
+    for i, block in enumerate(run):
+        if block.toolbar:
+            if left >= TEMPLATE_MIN_COUNT and prose >= THIN_BODY_CHARS:
+                return run[:i]
+            left -= 1
+        elif is_content(block):
+            prose += block.chars
     return run
 
 
