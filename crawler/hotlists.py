@@ -1,0 +1,226 @@
+"""The national hot lists as their platforms serve them today, read into ranked entries.
+
+Each platform has its own shape (endpoints and structures as public monitors such as newsnow and
+TrendRadar read them; tests/data/hotlists/ holds recorded examples and says where each comes from):
+
+- weibo     https://weibo.com/ajax/side/hotSearch            JSON data.realtime[]: word, num, realpos/rank, is_ad
+- baidu     https://top.baidu.com/board?tab=realtime         HTML, JSON in <!--s-data:...-->: data.cards[0].content[]
+- douyin    https://www.douyin.com/aweme/v1/web/hot/search/list/?device_platform=webapp&aid=6383&channel=channel_pc_web&detail_list=1
+                                                              JSON data.word_list[]: word, hot_value, position, sentence_id
+- zhihu     https://www.zhihu.com/api/v3/feed/topstory/hot-lists/total?limit=50&desktop=true
+                                                              JSON data[]: target.title/url/excerpt, detail_text "N 万热度"
+- toutiao   https://www.toutiao.com/hot-event/hot-board/?origin=toutiao_pc
+                                                              JSON data[]: Title, HotValue, Url, ClusterIdStr
+- bilibili  https://api.bilibili.com/x/web-interface/popular  JSON code, data.list[]: title, bvid, desc, owner.name, stat.view
+
+A list whose shape changed (a key we rely on is gone, or the list is empty) raises HotListFormatError
+naming the platform and the missing key, so the source fails visibly in `yuqing sources` instead of
+reporting zero mentions; a platform that answers with a refusal (weibo ok != 1, bilibili code != 0,
+douyin status_code != 0) raises it too, with the platform's own message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+#: How many characters of a refusal message or unexpected body go into the source's last error.
+ERROR_SNIPPET = 120
+_S_DATA = re.compile(rb"<!--s-data:(.*?)-->", re.S)
+_ZHIHU_HEAT = re.compile(r"([\d.]+)\s*(万|亿)?\s*热度")
+
+
+class HotListFormatError(ValueError):
+    """The list is not in the shape its platform served when this reader was written, or was refused."""
+
+
+@dataclass(frozen=True)
+class HotEntry:
+    """One entry of a hot list: where it ranks, how hot it is, and what it says."""
+
+    title: str
+    url: str
+    rank: int  # 1 = top of the list
+    heat: int | None = None
+    text: str = ""
+    author: str | None = None
+    published_at: datetime | None = None
+
+
+def _need(node: Any, path: str, platform: str) -> Any:
+    """node[a][b]... for path 'a.b', or a HotListFormatError naming the first missing key."""
+    where = []
+    for key in path.split("."):
+        where.append(key)
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            raise HotListFormatError(f"{platform} hot list format changed: no {'.'.join(where)} in the response")
+    return node
+
+
+def _entries(node: Any, path: str, platform: str) -> list[dict[str, Any]]:
+    """The list of entries at path; an empty or non-list value is a format change, not an empty list."""
+    found = _need(node, path, platform)
+    if not isinstance(found, list):
+        raise HotListFormatError(f"{platform} hot list format changed: {path} is {type(found).__name__}, not a list")
+    if not found:
+        raise HotListFormatError(f"{platform} hot list is empty ({path} has no entries); the format may have changed")
+    return [e for e in found if isinstance(e, dict)]
+
+
+def _field(entry: dict[str, Any], key: str, platform: str, path: str) -> Any:
+    """A key every entry must carry."""
+    if key not in entry:
+        raise HotListFormatError(f"{platform} hot list format changed: entries of {path} have no {key!r}")
+    return entry[key]
+
+
+def _number(value: Any) -> int | None:
+    """Heat as an int: platforms send numbers or digit strings ("4960316")."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    digits = str(value).strip()
+    return int(digits) if digits.isdigit() else None
+
+
+def _json(body: bytes, platform: str) -> Any:
+    try:
+        return json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        head = body[:ERROR_SNIPPET].decode("utf-8", "replace").strip()
+        raise HotListFormatError(f"{platform} hot list is not JSON ({err.__class__.__name__}): {head!r}") from None
+
+
+def _refused(platform: str, why: Any) -> HotListFormatError:
+    return HotListFormatError(f"{platform} refused the hot list: {str(why)[:ERROR_SNIPPET]}")
+
+
+def parse_weibo(body: bytes) -> list[HotEntry]:
+    """微博热搜: data.realtime; ads (is_ad) are not part of the ranking."""
+    data = _json(body, "weibo")
+    if isinstance(data, dict) and data.get("ok") not in (1, None):
+        raise _refused("weibo", data.get("msg") or f"ok={data.get('ok')}")
+    out: list[HotEntry] = []
+    for i, item in enumerate(_entries(data, "data.realtime", "weibo")):
+        word = str(_field(item, "word", "weibo", "data.realtime")).strip()
+        if item.get("is_ad") or not word:
+            continue
+        rank = _number(item.get("realpos")) or ((_number(item.get("rank")) or i) + 1)
+        scheme = item.get("word_scheme") or f"#{word}#"
+        out.append(HotEntry(title=word, url=f"https://s.weibo.com/weibo?q={quote(scheme)}", rank=rank,
+                            heat=_number(item.get("num")), text=str(item.get("note") or "")))
+    return out
+
+
+def parse_baidu(body: bytes) -> list[HotEntry]:
+    """百度热搜: the page's embedded s-data JSON, data.cards[0].content; the pinned entry (isTop) is not ranked."""
+    match = _S_DATA.search(body)
+    if match is None:
+        raise HotListFormatError("baidu hot list format changed: the page has no <!--s-data:...--> block")
+    data = _json(match.group(1), "baidu")
+    out: list[HotEntry] = []
+    for item in _entries(data, "data.cards.0.content", "baidu"):
+        word = str(_field(item, "word", "baidu", "data.cards[0].content")).strip()
+        if item.get("isTop") or not word:
+            continue
+        url = item.get("rawUrl") or item.get("url") or f"https://www.baidu.com/s?wd={quote(word)}"
+        index = _number(item.get("index"))
+        out.append(HotEntry(title=word, url=str(url), rank=(index + 1) if index is not None else len(out) + 1,
+                            heat=_number(item.get("hotScore")), text=str(item.get("desc") or "")))
+    return out
+
+
+def parse_douyin(body: bytes) -> list[HotEntry]:
+    """抖音热榜: data.word_list with position and hot_value."""
+    data = _json(body, "douyin")
+    if isinstance(data, dict) and data.get("status_code") not in (0, None):
+        raise _refused("douyin", data.get("status_msg") or f"status_code={data.get('status_code')}")
+    out: list[HotEntry] = []
+    for i, item in enumerate(_entries(data, "data.word_list", "douyin")):
+        word = str(_field(item, "word", "douyin", "data.word_list")).strip()
+        sentence = item.get("sentence_id") or ""
+        url = f"https://www.douyin.com/hot/{sentence}" if sentence else f"https://www.douyin.com/search/{quote(word)}"
+        out.append(HotEntry(title=word, url=url, rank=_number(item.get("position")) or i + 1,
+                            heat=_number(item.get("hot_value"))))
+    return out
+
+
+def _zhihu_heat(detail: str) -> int | None:
+    """'1234 万热度' → 12340000."""
+    match = _ZHIHU_HEAT.search(detail or "")
+    if not match:
+        return None
+    scale = {"万": 10_000, "亿": 100_000_000}.get(match.group(2) or "", 1)
+    return int(float(match.group(1)) * scale)
+
+
+def parse_zhihu(body: bytes) -> list[HotEntry]:
+    """知乎热榜: data[].target (a question), heat in detail_text."""
+    data = _json(body, "zhihu")
+    out: list[HotEntry] = []
+    for i, item in enumerate(_entries(data, "data", "zhihu")):
+        target = _field(item, "target", "zhihu", "data")
+        title = str(_field(target, "title", "zhihu", "data[].target")).strip()
+        ident = target.get("id")
+        out.append(HotEntry(title=title, url=f"https://www.zhihu.com/question/{ident}", rank=i + 1,
+                            heat=_zhihu_heat(str(item.get("detail_text") or "")), text=str(target.get("excerpt") or "")))
+    return out
+
+
+def parse_toutiao(body: bytes) -> list[HotEntry]:
+    """头条热榜: data[] with Title and HotValue (a digit string)."""
+    data = _json(body, "toutiao")
+    if isinstance(data, dict) and data.get("status") not in ("success", None):
+        raise _refused("toutiao", data.get("message") or f"status={data.get('status')}")
+    out: list[HotEntry] = []
+    for i, item in enumerate(_entries(data, "data", "toutiao")):
+        title = str(_field(item, "Title", "toutiao", "data")).strip()
+        cluster = item.get("ClusterIdStr") or item.get("ClusterId")
+        # Url carries ?rank=…&log_from=…, which change every poll; the cluster's own page does not
+        url = f"https://www.toutiao.com/trending/{cluster}/" if cluster else str(item.get("Url") or "")
+        out.append(HotEntry(title=title, url=url, rank=i + 1, heat=_number(item.get("HotValue"))))
+    return out
+
+
+def parse_bilibili(body: bytes) -> list[HotEntry]:
+    """B站热门: data.list of videos; heat is the view count, the uploader is the author."""
+    data = _json(body, "bilibili")
+    if isinstance(data, dict) and data.get("code") not in (0, None):
+        raise _refused("bilibili", f"code {data.get('code')}: {data.get('message', '')}")
+    out: list[HotEntry] = []
+    for i, item in enumerate(_entries(data, "data.list", "bilibili")):
+        title = str(_field(item, "title", "bilibili", "data.list")).strip()
+        bvid = _field(item, "bvid", "bilibili", "data.list")
+        owner: dict[str, Any] = item.get("owner") or {}
+        stat: dict[str, Any] = item.get("stat") or {}
+        pubdate = _number(item.get("pubdate"))
+        out.append(HotEntry(title=title, url=f"https://www.bilibili.com/video/{bvid}", rank=i + 1,
+                            heat=_number(stat.get("view")), text=str(item.get("desc") or ""),
+                            author=owner.get("name") or None,
+                            published_at=datetime.fromtimestamp(pubdate, tz=UTC) if pubdate else None))
+    return out
+
+
+PARSERS: dict[str, Callable[[bytes], list[HotEntry]]] = {
+    "weibo": parse_weibo, "baidu": parse_baidu, "douyin": parse_douyin,
+    "zhihu": parse_zhihu, "toutiao": parse_toutiao, "bilibili": parse_bilibili,
+}
+
+#: What each platform's list is called, for messages and the digest.
+PLATFORM_NAMES = {"weibo": "微博热搜", "baidu": "百度热搜", "douyin": "抖音热榜", "zhihu": "知乎热榜",
+                  "toutiao": "头条热榜", "bilibili": "B站热门"}
+
+
+def parse_hot_list(platform: str, body: bytes) -> list[HotEntry]:
+    """The ranked entries of one platform's list; HotListFormatError when its shape changed or it refused."""
+    return PARSERS[platform](body)
