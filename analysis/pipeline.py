@@ -37,7 +37,7 @@ from yuqing.analysis.simhash import simhash_many, to_signed
 from yuqing.analysis.text import make_tokenizer, normalize
 from yuqing.clock import Clock
 from yuqing.config import AppConfig
-from yuqing.models import Event, Mention, MentionURL
+from yuqing.models import Event, HotListEntry, Mention, MentionURL
 from yuqing.store import Store
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def _pending_span(sess: Session) -> tuple[int, datetime | None, datetime | None]
 
 
 def _recarried_events(sess: Session) -> set[int]:
-    """Events whose analysed mentions the crawler has since seen at new URLs: their reach changed."""
+    """Events whose analysed mentions the crawler has since seen at new URLs or higher on a hot list: their reach changed."""
     last_run = sess.scalar(select(func.max(Mention.analyzed_at)))
     if last_run is None:
         return set()
@@ -133,7 +133,12 @@ def _recarried_events(sess: Session) -> set[int]:
         .where(MentionURL.seen_at >= last_run, Mention.analyzed_at.is_not(None), Mention.event_id.is_not(None))
         .distinct()
     )
-    return {event_id for event_id in rows if event_id is not None}  # none are: the WHERE leaves them out
+    climbed = sess.scalars(  # a hot-list entry rose (rank or heat) since: the plan may now raise the incident
+        select(Mention.event_id).join(HotListEntry, HotListEntry.mention_id == Mention.id)
+        .where(HotListEntry.rose_at >= last_run, Mention.analyzed_at.is_not(None), Mention.event_id.is_not(None))
+        .distinct()
+    )
+    return {event_id for event_id in [*rows, *climbed] if event_id is not None}  # none are: the WHERE leaves them out
 
 
 def _read_batch(sess: Session, after_id: int, limit: int) -> list[_Pending]:

@@ -216,11 +216,6 @@ PARSERS: dict[str, Callable[[bytes], list[HotEntry]]] = {
     "zhihu": parse_zhihu, "toutiao": parse_toutiao, "bilibili": parse_bilibili,
 }
 
-#: What each platform's list is called, for messages and the digest.
-PLATFORM_NAMES = {"weibo": "微博热搜", "baidu": "百度热搜", "douyin": "抖音热榜", "zhihu": "知乎热榜",
-                  "toutiao": "头条热榜", "bilibili": "B站热门"}
-
-
 def parse_hot_list(platform: str, body: bytes) -> list[HotEntry]:
     """The ranked entries of one platform's list; HotListFormatError when its shape changed or it refused."""
     return PARSERS[platform](body)

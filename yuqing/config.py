@@ -142,6 +142,9 @@ class Hospital(_Model):
 SourceKind = Literal["rss", "search", "web", "reviews", "hotlist", "rsshub"]
 #: The national hot lists a `hotlist` source can read (crawler/hotlists.py knows each one's format).
 HotListPlatform = Literal["weibo", "baidu", "douyin", "zhihu", "toutiao", "bilibili"]
+#: What each hot list is called, for reasons, digests and reports.
+HOT_LIST_NAMES = {"weibo": "微博热搜", "baidu": "百度热搜", "douyin": "抖音热榜", "zhihu": "知乎热榜",
+                  "toutiao": "头条热榜", "bilibili": "B站热门"}
 #: Platforms an RSSHub route may stand for; kept on each mention so every platform counts as a source.
 SocialPlatform = Literal["weibo", "wechat", "douyin", "xiaohongshu", "zhihu", "bilibili", "other"]
 

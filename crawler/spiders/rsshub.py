@@ -48,7 +48,7 @@ def rsshub_message(status: int, body: bytes) -> str:
         text = found.group(1)
     elif "<html" in text.lower():
         text = ""
-    message = " ".join(html.unescape(_TAGS.sub(" ", text)).split())
+    message = " ".join(_TAGS.sub(" ", html.unescape(text)).split())
     return message[:MESSAGE_CHARS]
 
 
