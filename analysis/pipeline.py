@@ -35,6 +35,7 @@ from yuqing.analysis.keywords import KeywordExtractor
 from yuqing.analysis.sentiment import SentimentModel
 from yuqing.analysis.simhash import simhash_many, to_signed
 from yuqing.analysis.text import make_tokenizer, normalize
+from yuqing.analysis.topics import active_topics, hot_list_mentions, topic_tags
 from yuqing.clock import Clock
 from yuqing.config import AppConfig
 from yuqing.models import Event, HotListEntry, Mention, MentionURL
@@ -161,7 +162,8 @@ def _joined(title: str, text: str, limit: int) -> str:
 class _Batch:
     """One batch's scores and tags, computed column by column so each model sees the whole batch."""
 
-    def __init__(self, rows: Sequence[_Pending], models: AnalysisModels, report: AnalysisReport) -> None:
+    def __init__(self, rows: Sequence[_Pending], models: AnalysisModels, report: AnalysisReport,
+                 topics: Sequence[str] = (), hot: set[int] | None = None) -> None:
         titles, texts = [r.title for r in rows], [r.text for r in rows]
         with _timed(report, "sentiment"):
             self.sentiment = models.sentiment.score_many([_joined(t, x, SENTIMENT_CHARS) for t, x in zip(titles, texts)],
@@ -174,6 +176,10 @@ class _Batch:
             self.simhash = simhash_many(titles, texts)
         with _timed(report, "keywords"):
             self.keywords = models.keywords.extract_many(titles, texts)
+            for i, r in enumerate(rows):  # one story across platforms: analysis/topics.py
+                tags = topic_tags(r.title, r.text, topics, on_hot_list=r.id in (hot or ()))
+                if tags:
+                    self.keywords[i] = [*tags, *(k for k in self.keywords[i] if k not in tags)]
 
     def facts(self, i: int, row: _Pending) -> MentionFacts:
         """What grouping needs about the i-th mention."""
@@ -274,9 +280,11 @@ def analyze_new(
         with store.session() as sess:
             with _timed(report, "read"):
                 rows = _read_batch(sess, after_id, batch_size)
+                topics = active_topics(sess, now - window)
+                hot = hot_list_mentions(sess, [r.id for r in rows])
             if not rows and not recarried:
                 break
-            batch = _Batch(rows, models, report)
+            batch = _Batch(rows, models, report, topics, hot)
             with _timed(report, "grouping"):
                 placements, opened = _place_all(rows, batch, grouper)
             with _timed(report, "write"):

@@ -101,15 +101,18 @@ def _json(body: bytes, platform: str) -> Any:
         raise HotListFormatError(f"{platform} hot list is not JSON ({err.__class__.__name__}): {head!r}") from None
 
 
-def _refused(platform: str, why: Any) -> HotListFormatError:
-    return HotListFormatError(f"{platform} refused the hot list: {str(why)[:ERROR_SNIPPET]}")
+def _answered(data: Any, platform: str, key: str, ok: Any, message_key: str) -> None:
+    """A platform's own status field: anything but ok (or no field at all) is a refusal, in its own words."""
+    if isinstance(data, dict) and data.get(key) not in (ok, None):
+        said = data.get(message_key)
+        why = f"{key}={data.get(key)}" + (f" {said}" if said else "")
+        raise HotListFormatError(f"{platform} refused the hot list: {str(why)[:ERROR_SNIPPET]}")
 
 
 def parse_weibo(body: bytes) -> list[HotEntry]:
     """微博热搜: data.realtime; ads (is_ad) are not part of the ranking."""
     data = _json(body, "weibo")
-    if isinstance(data, dict) and data.get("ok") not in (1, None):
-        raise _refused("weibo", data.get("msg") or f"ok={data.get('ok')}")
+    _answered(data, "weibo", "ok", 1, "msg")
     out: list[HotEntry] = []
     for i, item in enumerate(_entries(data, "data.realtime", "weibo")):
         word = str(_field(item, "word", "weibo", "data.realtime")).strip()
@@ -143,8 +146,7 @@ def parse_baidu(body: bytes) -> list[HotEntry]:
 def parse_douyin(body: bytes) -> list[HotEntry]:
     """抖音热榜: data.word_list with position and hot_value."""
     data = _json(body, "douyin")
-    if isinstance(data, dict) and data.get("status_code") not in (0, None):
-        raise _refused("douyin", data.get("status_msg") or f"status_code={data.get('status_code')}")
+    _answered(data, "douyin", "status_code", 0, "status_msg")
     out: list[HotEntry] = []
     for i, item in enumerate(_entries(data, "data.word_list", "douyin")):
         word = str(_field(item, "word", "douyin", "data.word_list")).strip()
@@ -180,8 +182,7 @@ def parse_zhihu(body: bytes) -> list[HotEntry]:
 def parse_toutiao(body: bytes) -> list[HotEntry]:
     """头条热榜: data[] with Title and HotValue (a digit string)."""
     data = _json(body, "toutiao")
-    if isinstance(data, dict) and data.get("status") not in ("success", None):
-        raise _refused("toutiao", data.get("message") or f"status={data.get('status')}")
+    _answered(data, "toutiao", "status", "success", "message")
     out: list[HotEntry] = []
     for i, item in enumerate(_entries(data, "data", "toutiao")):
         title = str(_field(item, "Title", "toutiao", "data")).strip()
@@ -195,8 +196,7 @@ def parse_toutiao(body: bytes) -> list[HotEntry]:
 def parse_bilibili(body: bytes) -> list[HotEntry]:
     """B站热门: data.list of videos; heat is the view count, the uploader is the author."""
     data = _json(body, "bilibili")
-    if isinstance(data, dict) and data.get("code") not in (0, None):
-        raise _refused("bilibili", f"code {data.get('code')}: {data.get('message', '')}")
+    _answered(data, "bilibili", "code", 0, "message")
     out: list[HotEntry] = []
     for i, item in enumerate(_entries(data, "data.list", "bilibili")):
         title = str(_field(item, "title", "bilibili", "data.list")).strip()

@@ -146,8 +146,8 @@ def test_a_list_whose_format_changed_fails_its_source_with_the_missing_key(polle
 
 
 @pytest.mark.parametrize("platform, body, says", [
-    ("weibo", b'{"ok":-100,"msg":"\\u8bf7\\u5148\\u767b\\u5f55","data":{}}', "weibo refused the hot list: 请先登录"),
-    ("bilibili", b'{"code":-352,"message":"-352","ttl":1}', "bilibili refused the hot list: code -352"),
+    ("weibo", b'{"ok":-100,"msg":"\\u8bf7\\u5148\\u767b\\u5f55","data":{}}', "weibo refused the hot list: ok=-100 请先登录"),
+    ("bilibili", b'{"code":-352,"message":"-352","ttl":1}', "bilibili refused the hot list: code=-352"),
     ("douyin", b'{"status_code":0,"data":{"word_list":[]}}', "douyin hot list is empty"),
     ("zhihu", b'{"data":[{"card_id":"Q_1","detail_text":"1 \\u4e07\\u70ed\\u5ea6"}]}', "entries of data have no 'target'"),
     ("toutiao", b"<html><body>\xe9\xaa\x8c\xe8\xaf\x81</body></html>", "toutiao hot list is not JSON"),
@@ -165,3 +165,31 @@ def test_rsshub_message_is_read_from_its_error_page() -> None:
     assert "relevant config" in message and "<" not in message
     assert rsshub_message(429, b"Too Many Requests") == "Too Many Requests"
     assert rsshub_message(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>") == ""
+
+
+def test_config_names_what_a_hotlist_or_rsshub_source_lacks(tmp_path: Path) -> None:
+    import yaml
+
+    from yuqing.config import ConfigError, load_config
+
+    from .conftest import SECRETS, write_config_dir
+
+    bad = write_config_dir(tmp_path / "bad", [
+        source("hot", "hotlist", "https://weibo.com/ajax/side/hotSearch"),
+        source("hub", "rsshub", "http://127.0.0.1:1200"),
+        source("hub2", "rsshub", "http://127.0.0.1:1200", routes=[{"path": "weibo/keyword/{query}", "platform": "weibo"}]),
+    ])
+    with pytest.raises(ConfigError) as err:
+        load_config(bad, env=SECRETS)
+    problems = str(err.value)
+    assert "sources.0: Value error, a hotlist source needs platform" in problems
+    assert "sources.1: Value error, an rsshub source needs routes" in problems
+    assert "sources.2.routes.0.path: String should match pattern '^/'" in problems
+    # the commented RSSHub example in the shipped sources.yaml is valid once uncommented
+    text = (REPO / "config" / "sources.yaml").read_text(encoding="utf-8")
+    block = text[text.index("  # - id: social-rsshub"):]
+    example = yaml.safe_load("\n".join(line.replace("  # ", "  ", 1) for line in block.splitlines()
+                                       if line.startswith("  #   ") or line.startswith("  # - ")))
+    good = write_config_dir(tmp_path / "good", example)
+    [hub] = [s for s in load_config(good, env=SECRETS).sources.sources if s.kind == "rsshub"]
+    assert {r.platform for r in hub.routes} == {"weibo", "wechat", "douyin", "xiaohongshu", "zhihu", "bilibili"}

@@ -21,10 +21,10 @@ from urllib.parse import quote
 from scrapy.http import Request, Response
 
 from yuqing.config import RsshubRoute
-from yuqing.crawler.feeds import NotAFeed, parse_feed
 from yuqing.crawler.items import MentionItem
 from yuqing.crawler.pages import header
-from yuqing.crawler.spiders.base import SourceSpider, request_of
+from yuqing.crawler.spiders.base import request_of
+from yuqing.crawler.spiders.feed import FeedSpider
 
 #: Statuses whose body is read for RSSHub's message rather than failed blind by Scrapy.
 RSSHUB_ERRORS = [403, 404, 429, 500, 502, 503]
@@ -52,8 +52,8 @@ def rsshub_message(status: int, body: bytes) -> str:
     return message[:MESSAGE_CHARS]
 
 
-class RsshubSpider(SourceSpider):
-    """One self-hosted RSSHub instance (Source.url) and the routes to read from it."""
+class RsshubSpider(FeedSpider):
+    """One self-hosted RSSHub instance (Source.url) and the routes to read from it; feeds read as rss sources' are."""
 
     kind = "rsshub"
     mention_kind = "news"
@@ -80,15 +80,8 @@ class RsshubSpider(SourceSpider):
         if response.status != 200:
             self.route_failed(response, route)
             return
-        if not self.usable(response):
-            return
-        try:
-            entries = parse_feed(response.body, header(response, "Content-Type"))
-        except NotAFeed as err:
-            self.fault(request_of(response), f"RSSHub route {route.path} ({route.platform}) sent no feed: {err}")
-            return
-        self.entry_succeeded()
-        for entry in entries:
+        entries = self.read_entries(response, f"RSSHub route {route.path} ({route.platform}) sent no feed")
+        for entry in entries or ():
             item = self.item(url=response.urljoin(entry.link), title=entry.title, text=entry.text,
                              author=entry.author, published_at=entry.published_at)
             item.kind, item.platform = "post", route.platform
