@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,10 +77,21 @@ def _entries(node: Any, path: str, platform: str) -> list[dict[str, Any]]:
 
 
 def _field(entry: dict[str, Any], key: str, platform: str, path: str) -> Any:
-    """A key every entry must carry."""
-    if key not in entry:
-        raise HotListFormatError(f"{platform} hot list format changed: entries of {path} have no {key!r}")
-    return entry[key]
+    """A key (dotted for nested ones) every entry must carry."""
+    node: Any = entry
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise HotListFormatError(f"{platform} hot list format changed: entries of {path} have no {key!r}")
+        node = node[part]
+    return node
+
+
+def _listed(data: Any, platform: str, path: str, title_key: str) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """(position, entry, title) for each entry with a title; the list's shape is checked as it is read."""
+    for i, item in enumerate(_entries(data, path, platform)):
+        title = str(_field(item, title_key, platform, path)).strip()
+        if title:
+            yield i, item, title
 
 
 def _number(value: Any) -> int | None:
@@ -113,16 +124,10 @@ def parse_weibo(body: bytes) -> list[HotEntry]:
     """微博热搜: data.realtime; ads (is_ad) are not part of the ranking."""
     data = _json(body, "weibo")
     _answered(data, "weibo", "ok", 1, "msg")
-    out: list[HotEntry] = []
-    for i, item in enumerate(_entries(data, "data.realtime", "weibo")):
-        word = str(_field(item, "word", "weibo", "data.realtime")).strip()
-        if item.get("is_ad") or not word:
-            continue
-        rank = _number(item.get("realpos")) or ((_number(item.get("rank")) or i) + 1)
-        scheme = item.get("word_scheme") or f"#{word}#"
-        out.append(HotEntry(title=word, url=f"https://s.weibo.com/weibo?q={quote(scheme)}", rank=rank,
-                            heat=_number(item.get("num")), text=str(item.get("note") or "")))
-    return out
+    return [HotEntry(title=word, url=f"https://s.weibo.com/weibo?q={quote(item.get('word_scheme') or f'#{word}#')}",
+                     rank=_number(item.get("realpos")) or ((_number(item.get("rank")) or i) + 1),
+                     heat=_number(item.get("num")), text=str(item.get("note") or ""))
+            for i, item, word in _listed(data, "weibo", "data.realtime", "word") if not item.get("is_ad")]
 
 
 def parse_baidu(body: bytes) -> list[HotEntry]:
@@ -130,31 +135,22 @@ def parse_baidu(body: bytes) -> list[HotEntry]:
     match = _S_DATA.search(body)
     if match is None:
         raise HotListFormatError("baidu hot list format changed: the page has no <!--s-data:...--> block")
-    data = _json(match.group(1), "baidu")
-    out: list[HotEntry] = []
-    for item in _entries(data, "data.cards.0.content", "baidu"):
-        word = str(_field(item, "word", "baidu", "data.cards[0].content")).strip()
-        if item.get("isTop") or not word:
-            continue
-        url = item.get("rawUrl") or item.get("url") or f"https://www.baidu.com/s?wd={quote(word)}"
-        index = _number(item.get("index"))
-        out.append(HotEntry(title=word, url=str(url), rank=(index + 1) if index is not None else len(out) + 1,
-                            heat=_number(item.get("hotScore")), text=str(item.get("desc") or "")))
-    return out
+    ranked = [(item, word) for _, item, word in _listed(_json(match.group(1), "baidu"), "baidu", "data.cards.0.content", "word")
+              if not item.get("isTop")]
+    return [HotEntry(title=word, url=str(item.get("rawUrl") or item.get("url") or f"https://www.baidu.com/s?wd={quote(word)}"),
+                     rank=(index if (index := _number(item.get("index"))) is not None else n) + 1,
+                     heat=_number(item.get("hotScore")), text=str(item.get("desc") or ""))
+            for n, (item, word) in enumerate(ranked)]
 
 
 def parse_douyin(body: bytes) -> list[HotEntry]:
     """抖音热榜: data.word_list with position and hot_value."""
     data = _json(body, "douyin")
     _answered(data, "douyin", "status_code", 0, "status_msg")
-    out: list[HotEntry] = []
-    for i, item in enumerate(_entries(data, "data.word_list", "douyin")):
-        word = str(_field(item, "word", "douyin", "data.word_list")).strip()
-        sentence = item.get("sentence_id") or ""
-        url = f"https://www.douyin.com/hot/{sentence}" if sentence else f"https://www.douyin.com/search/{quote(word)}"
-        out.append(HotEntry(title=word, url=url, rank=_number(item.get("position")) or i + 1,
-                            heat=_number(item.get("hot_value"))))
-    return out
+    return [HotEntry(title=word, rank=_number(item.get("position")) or i + 1, heat=_number(item.get("hot_value")),
+                     url=f"https://www.douyin.com/hot/{item['sentence_id']}" if item.get("sentence_id")
+                     else f"https://www.douyin.com/search/{quote(word)}")
+            for i, item, word in _listed(data, "douyin", "data.word_list", "word")]
 
 
 def _zhihu_heat(detail: str) -> int | None:
@@ -168,47 +164,39 @@ def _zhihu_heat(detail: str) -> int | None:
 
 def parse_zhihu(body: bytes) -> list[HotEntry]:
     """知乎热榜: data[].target (a question), heat in detail_text."""
-    data = _json(body, "zhihu")
-    out: list[HotEntry] = []
-    for i, item in enumerate(_entries(data, "data", "zhihu")):
-        target = _field(item, "target", "zhihu", "data")
-        title = str(_field(target, "title", "zhihu", "data[].target")).strip()
-        ident = target.get("id")
-        out.append(HotEntry(title=title, url=f"https://www.zhihu.com/question/{ident}", rank=i + 1,
-                            heat=_zhihu_heat(str(item.get("detail_text") or "")), text=str(target.get("excerpt") or "")))
-    return out
+    return [HotEntry(title=title, url=f"https://www.zhihu.com/question/{item['target'].get('id')}", rank=i + 1,
+                     heat=_zhihu_heat(str(item.get("detail_text") or "")), text=str(item["target"].get("excerpt") or ""))
+            for i, item, title in _listed(_json(body, "zhihu"), "zhihu", "data", "target.title")]
 
 
 def parse_toutiao(body: bytes) -> list[HotEntry]:
-    """头条热榜: data[] with Title and HotValue (a digit string)."""
+    """头条热榜: data[] with Title and HotValue (a digit string). Its Url carries ?rank=…&log_from=…, which
+    change every poll; the cluster's own page does not, so that is the entry's URL."""
     data = _json(body, "toutiao")
     _answered(data, "toutiao", "status", "success", "message")
-    out: list[HotEntry] = []
-    for i, item in enumerate(_entries(data, "data", "toutiao")):
-        title = str(_field(item, "Title", "toutiao", "data")).strip()
-        cluster = item.get("ClusterIdStr") or item.get("ClusterId")
-        # Url carries ?rank=…&log_from=…, which change every poll; the cluster's own page does not
-        url = f"https://www.toutiao.com/trending/{cluster}/" if cluster else str(item.get("Url") or "")
-        out.append(HotEntry(title=title, url=url, rank=i + 1, heat=_number(item.get("HotValue"))))
-    return out
+    return [HotEntry(title=title, rank=i + 1, heat=_number(item.get("HotValue")),
+                     url=f"https://www.toutiao.com/trending/{cluster}/" if (cluster := item.get("ClusterIdStr")
+                                                                            or item.get("ClusterId"))
+                     else str(item.get("Url") or ""))
+            for i, item, title in _listed(data, "toutiao", "data", "Title")]
+
+
+def _bilibili_entry(i: int, item: dict[str, Any], title: str) -> HotEntry:
+    """One popular video: heat is its view count, the uploader its author."""
+    owner: dict[str, Any] = item.get("owner") or {}
+    stat: dict[str, Any] = item.get("stat") or {}
+    pubdate = _number(item.get("pubdate"))
+    return HotEntry(title=title, url=f"https://www.bilibili.com/video/{item['bvid']}", rank=i + 1,
+                    heat=_number(stat.get("view")), text=str(item.get("desc") or ""), author=owner.get("name") or None,
+                    published_at=datetime.fromtimestamp(pubdate, tz=UTC) if pubdate else None)
 
 
 def parse_bilibili(body: bytes) -> list[HotEntry]:
-    """B站热门: data.list of videos; heat is the view count, the uploader is the author."""
+    """B站热门: data.list of videos."""
     data = _json(body, "bilibili")
     _answered(data, "bilibili", "code", 0, "message")
-    out: list[HotEntry] = []
-    for i, item in enumerate(_entries(data, "data.list", "bilibili")):
-        title = str(_field(item, "title", "bilibili", "data.list")).strip()
-        bvid = _field(item, "bvid", "bilibili", "data.list")
-        owner: dict[str, Any] = item.get("owner") or {}
-        stat: dict[str, Any] = item.get("stat") or {}
-        pubdate = _number(item.get("pubdate"))
-        out.append(HotEntry(title=title, url=f"https://www.bilibili.com/video/{bvid}", rank=i + 1,
-                            heat=_number(stat.get("view")), text=str(item.get("desc") or ""),
-                            author=owner.get("name") or None,
-                            published_at=datetime.fromtimestamp(pubdate, tz=UTC) if pubdate else None))
-    return out
+    return [_bilibili_entry(i, item, title) for i, item, title in _listed(data, "bilibili", "data.list", "title")
+            if _field(item, "bvid", "bilibili", "data.list")]
 
 
 PARSERS: dict[str, Callable[[bytes], list[HotEntry]]] = {

@@ -149,7 +149,7 @@ def test_a_list_whose_format_changed_fails_its_source_with_the_missing_key(polle
     ("weibo", b'{"ok":-100,"msg":"\\u8bf7\\u5148\\u767b\\u5f55","data":{}}', "weibo refused the hot list: ok=-100 请先登录"),
     ("bilibili", b'{"code":-352,"message":"-352","ttl":1}', "bilibili refused the hot list: code=-352"),
     ("douyin", b'{"status_code":0,"data":{"word_list":[]}}', "douyin hot list is empty"),
-    ("zhihu", b'{"data":[{"card_id":"Q_1","detail_text":"1 \\u4e07\\u70ed\\u5ea6"}]}', "entries of data have no 'target'"),
+    ("zhihu", b'{"data":[{"card_id":"Q_1","detail_text":"1 \\u4e07\\u70ed\\u5ea6"}]}', "entries of data have no 'target.title'"),
     ("toutiao", b"<html><body>\xe9\xaa\x8c\xe8\xaf\x81</body></html>", "toutiao hot list is not JSON"),
     ("baidu", b"<html><body>ok</body></html>", "no <!--s-data:...--> block"),
 ])
