@@ -77,6 +77,7 @@ BASELINE_FLOOR = 0.25  # mentions per hour: six a day; a quiet hospital still ne
 UNKNOWN_TIER = 4
 SQL_CHUNK = 500  # ids per IN (...) list, well inside every backend's parameter limit
 HEADLINE_CHARS = 60  # a title-less mention (a review) is headed by its first characters
+RELAYS = ("search", "hotlist", "rsshub")  # source kinds that point at other sites' pages: never an outlet
 
 
 class Vocabulary(Protocol):
@@ -426,11 +427,12 @@ class Reach:
 
     @classmethod
     def from_sources(cls, sources: Iterable[Any]) -> Reach:
-        """Tiers of all configured sources; outlets for those whose address is a site, not a search."""
+        """Tiers of all configured sources; outlets for those whose address is a site, not a search, a hot list
+        or an RSSHub instance (those relay other sites' pages, they publish none of their own)."""
         sources = list(sources)
         outlets = tuple(
             Outlet(s.id, s.url.split("?", 1)[0].rsplit("/", 1)[0] + "/", tuple(s.allowed_domains))
-            for s in sources if s.kind != "search"
+            for s in sources if s.kind not in RELAYS
         )
         return cls({s.id: s.tier for s in sources}, outlets)
 

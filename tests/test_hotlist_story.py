@@ -133,3 +133,12 @@ def test_topic_tags_come_from_hashtags_quoted_titles_and_the_entry_itself() -> N
     quoted = topic_tags("媒体报道", "据报道，“江城市第一人民医院回应产妇死亡”登上热搜", topics)
     assert quoted == ["#江城市第一人民医院回应产妇死亡#"]
     assert topic_tags("江城一院开展义诊", "居民纷纷点赞", topics) == []  # same hospital, another story: no tag
+
+
+def test_hot_lists_and_rsshub_are_relays_never_outlets(story) -> None:  # type: ignore[no-untyped-def]
+    from yuqing.analysis.events import Reach
+
+    _, cfg, _, _, _ = story
+    reach = Reach.from_sources(cfg.sources.sources)
+    assert [o.source_id for o in reach.outlets] == ["jiangcheng-daily"]  # an RSSHub base URL would claim every page
+    assert reach.tier("hot-weibo") == 2 and reach.tier("social") == 4
