@@ -36,6 +36,13 @@ LISTS = {  # platform: (fixture, content type, rank of the hospital's entry, hea
 }
 LATER = NOW + timedelta(minutes=5)
 XHS = "/xiaohongshu/user/5a1b2c3d4e5f/notes"
+PLATFORM_ROUTES = {  # RSSHub route: (recorded output, platform)
+    "/freewechat/profile/MzI5NTUxNzk3OA==": ("rsshub_wechat.xml", "wechat"),
+    "/douyin/user/MS4wLjABAAAA_example": ("rsshub_douyin_user.xml", "douyin"),
+    "/xiaohongshu/user/5a1b2c3d4e5f/notes": ("rsshub_xiaohongshu_user.xml", "xiaohongshu"),
+    "/zhihu/topic/19550994": ("rsshub_zhihu_topic.xml", "zhihu"),
+    "/bilibili/vsearch/{query}": ("rsshub_bilibili_vsearch.xml", "bilibili"),
+}
 Polled = tuple[Store, dict, dict, Path, LocalHTTPServer]
 
 
@@ -48,6 +55,9 @@ def rsshub_routes(srv: LocalHTTPServer) -> None:
     srv.serve(f"/rsshub{XHS}", (DATA / "rsshub_503.html").read_bytes(), status=503)
     srv.serve("/limited/douyin/user/MS4wLjABAAAA", "Too Many Requests", "text/plain", status=429,
               headers={"Retry-After": "600"})
+    for route, (name, _) in PLATFORM_ROUTES.items():
+        for path in ([route.replace("{query}", quote(n, safe="")) for n in NAMES] if "{query}" in route else [route]):
+            srv.serve(f"/platforms{path}", (DATA / name).read_bytes(), "application/xml; charset=utf-8")
 
 
 def sources(srv: LocalHTTPServer) -> list[dict]:
@@ -57,6 +67,8 @@ def sources(srv: LocalHTTPServer) -> list[dict]:
         {"path": "/weibo/user/5512345678", "platform": "weibo", "name": "医院官方微博"},
         {"path": XHS, "platform": "xiaohongshu"},
     ]))
+    found.append(source("rsshub-platforms", "rsshub", f"{srv.base}/platforms", tier=4,
+                        routes=[{"path": path, "platform": platform} for path, (_, platform) in PLATFORM_ROUTES.items()]))
     found.append(source("rsshub-limited", "rsshub", f"{srv.base}/limited", tier=4,
                         routes=[{"path": "/douyin/user/MS4wLjABAAAA", "platform": "douyin"}]))
     return found
@@ -121,6 +133,14 @@ def test_rsshub_items_keep_author_and_platform(polled: Polled) -> None:
     assert (official.author, official.platform, official.kind) == ("江城市第一人民医院", "weibo", "post")
     assert found["https://weibo.com/6012345678/PbXz9c8d7"].author == "小鱼不吃鱼"
     assert first["rsshub-social"]["not_mentioning"] >= 1
+
+
+def test_every_platform_route_keeps_its_platform_and_author(polled: Polled) -> None:
+    store, first, _, _, _ = polled
+    assert first["rsshub-platforms"]["outcome"] == "ok" and first["rsshub-platforms"]["errors"] == 0
+    found = {m.platform: (m.author, m.kind) for m in mentions(store, "rsshub-platforms")}
+    assert found == {"wechat": ("江城晚报", "post"), "douyin": ("江城身边事", "post"),
+                     "xiaohongshu": ("江城宝妈日记", "post"), "zhihu": ("医法观察", "post"), "bilibili": ("江城新闻眼", "post")}
 
 
 def test_an_rsshub_503_is_reported_against_the_source(polled: Polled) -> None:

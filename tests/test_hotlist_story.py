@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select
 
-from yuqing.alerts.digest import collect
+from yuqing.alerts.digest import collect, render_digest
 from yuqing.alerts.hot_lists import hot_list_appearances
 from yuqing.alerts.incidents import sync_incidents
 from yuqing.analysis.pipeline import analyze_new, load_models
@@ -120,6 +120,11 @@ def test_digest_sources_and_console_show_the_time_on_the_list(story) -> None:  #
         data = collect(sess, cfg, POLL_1 - timedelta(days=3), POLL_1 + timedelta(days=4), clock.now())
     [row] = data.hot_lists
     assert (row["list_name"], row["best_rank"], row["on_list"], row["title"]) == ("微博热搜", 7, "5 分钟", HOT_TITLE)
+    data.hot_lists.append({**row, "title": "<script>alert(1)</script>热搜", "url": ""})  # scraped text is untrusted
+    rendered = render_digest(data)
+    assert "微博热搜 最高第 7 名，热度 1286550，在榜 5 分钟" in rendered.text and HOT_TITLE in rendered.text
+    assert "<h3>热榜上榜</h3>" in rendered.html and "<script>alert(1)" not in rendered.html
+    assert "&lt;script&gt;" in rendered.html and "**热榜上榜**" in rendered.markdown
     table = source_table(Runtime(cfg=cfg, store=store, clock=clock))
     assert "on hot lists (last 7 days)" in table and "微博热搜" in table and "5 分钟" in table
 
