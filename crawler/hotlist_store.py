@@ -4,7 +4,8 @@ HotListUpdatePipeline runs after the mention filter: an entry this source alread
 stored again; its row in hot_list_entries takes this poll's rank and heat, its best rank and peak
 heat, and its last-seen time (rose_at moves when it climbed, so analysis re-measures its event and
 the plan can raise the incident). HotListRecordPipeline runs after the store: a new entry gets its row,
-first seen = last seen = this poll.
+first seen = last seen = this poll. An entry whose page another source stored already (a search source
+found the same URL) gets its row on that mention, so its time on the list is never lost to dedup.
 """
 
 from __future__ import annotations
@@ -51,14 +52,27 @@ class HotListUpdatePipeline(_Pipeline):
     def process_item(self, item: MentionItem) -> MentionItem:
         if item.hot_rank is None:
             return item
-        with self.store().session() as sess:
-            entry = sess.scalar(select(HotListEntry).where(HotListEntry.source_id == item.source_id,
-                                                           HotListEntry.url_key == _key(item)))
-            if entry is None:
-                return item
-            climbed = move(entry, item.hot_rank, item.hot_heat, item.fetched_at)
-        self.count("hot_list_climbed" if climbed else "hot_list_still")
-        raise DropItem(f"still on the list (rank {item.hot_rank}): {item.title}")
+        with self.store().session() as sess:  # committed before the item is dropped: DropItem inside would roll back
+            outcome = self._on_file(sess, item)
+        if outcome is None:
+            return item  # new: stored by the pipelines that follow, recorded by HotListRecordPipeline
+        self.count(outcome)
+        raise DropItem(f"{outcome} (rank {item.hot_rank}): {item.title}")
+
+    @staticmethod
+    def _on_file(sess: Session, item: MentionItem) -> str | None:
+        """Move the entry on file, or start one on a page another source stored; None for a new entry."""
+        assert item.hot_rank is not None
+        key = _key(item)
+        entry = sess.scalar(select(HotListEntry).where(HotListEntry.source_id == item.source_id,
+                                                       HotListEntry.url_key == key))
+        if entry is not None:
+            return "hot_list_climbed" if move(entry, item.hot_rank, item.hot_heat, item.fetched_at) else "hot_list_still"
+        stored = sess.scalar(select(MentionURL.mention_id).where(MentionURL.url_key == key))
+        if stored is None:
+            return None
+        record(sess, item, stored, key)  # a search source found the page first: its time on the list starts now
+        return "hot_list_new"
 
 
 class HotListRecordPipeline(_Pipeline):
@@ -79,10 +93,15 @@ class HotListRecordPipeline(_Pipeline):
         mention_id = sess.scalar(select(MentionURL.mention_id).where(MentionURL.url_key == key))
         if mention_id is None:
             raise RuntimeError(f"hot-list entry stored without its URL row: {item.url}")
-        assert item.platform is not None and item.hot_rank is not None  # set by the hotlist spider
-        sess.add(HotListEntry(
-            mention_id=mention_id, source_id=item.source_id, platform=item.platform, title=item.title, url_key=key,
-            rank=item.hot_rank, best_rank=item.hot_rank, heat=item.hot_heat, peak_heat=item.hot_heat,
-            first_seen_at=item.fetched_at, last_seen_at=item.fetched_at, polls=1, rose_at=item.fetched_at,
-        ))
+        record(sess, item, mention_id, key)
         self.count("hot_list_new")
+
+
+def record(sess: Session, item: MentionItem, mention_id: int, key: str) -> None:
+    """An entry's first poll on the list: first seen = last seen = now, best = current."""
+    assert item.platform is not None and item.hot_rank is not None  # set by the hotlist spider
+    sess.add(HotListEntry(
+        mention_id=mention_id, source_id=item.source_id, platform=item.platform, title=item.title, url_key=key,
+        rank=item.hot_rank, best_rank=item.hot_rank, heat=item.hot_heat, peak_heat=item.hot_heat,
+        first_seen_at=item.fetched_at, last_seen_at=item.fetched_at, polls=1, rose_at=item.fetched_at,
+    ))

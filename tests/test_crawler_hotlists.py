@@ -213,3 +213,33 @@ def test_config_names_what_a_hotlist_or_rsshub_source_lacks(tmp_path: Path) -> N
     good = write_config_dir(tmp_path / "good", example)
     [hub] = [s for s in load_config(good, env=SECRETS).sources.sources if s.kind == "rsshub"]
     assert {r.platform for r in hub.routes} == {"weibo", "wechat", "douyin", "xiaohongshu", "zhihu", "bilibili"}
+
+
+def test_an_entry_whose_page_another_source_stored_still_gets_its_time_on_the_list(tmp_path: Path) -> None:
+    from yuqing.crawler.canonical import canonical_url, url_key
+    from yuqing.models import Mention, MentionURL, SourceState
+
+    page = canonical_url("https://www.douyin.com/hot/2203199")
+    srv = LocalHTTPServer()
+    try:
+        srv.serve("/douyin", (DATA / "douyin.json").read_bytes(), "application/json")
+        cfg_dir = write_config(tmp_path, HOSPITAL, [source("hot-douyin", "hotlist", f"{srv.base}/douyin", platform="douyin")])
+        store = Store.migrated(f"sqlite:///{tmp_path / 'yuqing.db'}")
+        with store.session() as sess:
+            sess.add(SourceState(id="news-search", kind="search", name="新闻搜索", url="https://s.example/?q={query}", tier=3))
+            sess.flush()
+            stored = Mention(url=page, source_id="news-search", title="江城一院产妇死亡 家属发声", text="", fetched_at=NOW,
+                             content_hash="0" * 64, matched_names=["江城一院"])
+            stored.urls.append(MentionURL(url=page, url_key=url_key(page), source_id="news-search", seen_at=NOW))
+            sess.add(stored)
+            sess.flush()
+            known = stored.id
+        report = run_crawl(cfg_dir, store)
+        assert report["hot-douyin"]["outcome"] == "ok" and report["hot-douyin"]["stored"] == 0
+        entry = entries(store)["douyin"]
+        assert (entry.mention_id, entry.rank, entry.first_seen_at) == (known, 3, NOW)
+        with store.session() as sess:
+            assert sess.query(Mention).count() == 1 and sess.query(MentionURL).count() == 1
+        store.dispose()
+    finally:
+        srv.close()
