@@ -163,7 +163,7 @@ class _Batch:
     """One batch's scores and tags, computed column by column so each model sees the whole batch."""
 
     def __init__(self, rows: Sequence[_Pending], models: AnalysisModels, report: AnalysisReport,
-                 topics: Sequence[str] = (), hot: set[int] | None = None) -> None:
+                 topics: Sequence[str] = (), hot: set[int] | None = None, names: Sequence[str] = ()) -> None:
         titles, texts = [r.title for r in rows], [r.text for r in rows]
         with _timed(report, "sentiment"):
             self.sentiment = models.sentiment.score_many([_joined(t, x, SENTIMENT_CHARS) for t, x in zip(titles, texts)],
@@ -177,7 +177,7 @@ class _Batch:
         with _timed(report, "keywords"):
             self.keywords = models.keywords.extract_many(titles, texts)
             for i, r in enumerate(rows):  # one story across platforms: analysis/topics.py
-                tags = topic_tags(r.title, r.text, topics, on_hot_list=r.id in (hot or ()))
+                tags = topic_tags(r.title, r.text, topics, names=names, on_hot_list=r.id in (hot or ()))
                 if tags:
                     self.keywords[i] = [*tags, *(k for k in self.keywords[i] if k not in tags)]
 
@@ -284,7 +284,7 @@ def analyze_new(
                 hot = hot_list_mentions(sess, [r.id for r in rows])
             if not rows and not recarried:
                 break
-            batch = _Batch(rows, models, report, topics, hot)
+            batch = _Batch(rows, models, report, topics, hot, cfg.hospital.names)
             with _timed(report, "grouping"):
                 placements, opened = _place_all(rows, batch, grouper)
             with _timed(report, "write"):

@@ -3,8 +3,8 @@
 A hot-search title is a handful of words, too few for keyword grouping to tie it to the posts and news
 about it. Weibo posts carry the topic as a hashtag (#江城市第一人民医院回应产妇死亡#) and reports often
 quote the title itself, so each mention gets a topic tag among its keywords: a hot-list entry its own
-title, any mention the hashtags it carries and the titles of hot-list entries (seen within the event
-window) it quotes. The tag is a rare word to the keyword vocabulary, so mentions sharing it group into
+title, any mention the hashtags naming the hospital it carries and the titles of hot-list entries (seen
+within the event window) it quotes. The tag is a rare word to the keyword vocabulary, so mentions sharing it group into
 one event through the ordinary rule (analysis/events.py), and it is stored with the keywords, so the
 event index rebuilt from the store keeps it.
 """
@@ -46,15 +46,19 @@ def hot_list_mentions(sess: Session, ids: Sequence[int]) -> set[int]:
     return set(sess.scalars(select(HotListEntry.mention_id).where(HotListEntry.mention_id.in_(list(ids)))))
 
 
-def topic_tags(title: str, text: str, topics: Iterable[str], *, on_hot_list: bool = False) -> list[str]:
+def topic_tags(title: str, text: str, topics: Iterable[str], *, names: Iterable[str] = (),
+               on_hot_list: bool = False) -> list[str]:
     """The topic tags of one mention (title and text already normalised): its own title if it is a
-    hot-list entry, its hashtags, and the hot-list titles it quotes."""
+    hot-list entry, its hashtags that name the hospital (#每日健康# ties no two stories together), and the
+    hot-list titles it quotes. A hot-list entry is only stored when it names the hospital, so no topic is lost."""
     found: dict[str, None] = {}
     if on_hot_list and title:
         found[tag(title)] = None
     body = f"{title}\n{text}"
-    for name in HASHTAG.findall(body):
-        found[tag(name)] = None
+    ours = [normalize(n) for n in names]
+    for hashtag in HASHTAG.findall(body):
+        if any(name in hashtag for name in ours):
+            found[tag(hashtag)] = None
     for topic in topics:
         if topic in body:
             found[tag(topic)] = None

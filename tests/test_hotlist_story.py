@@ -134,7 +134,8 @@ def test_topic_tags_come_from_hashtags_quoted_titles_and_the_entry_itself() -> N
 
     topics = ["江城市第一人民医院回应产妇死亡"]
     assert topic_tags("江城市第一人民医院回应产妇死亡", "", [], on_hot_list=True) == ["#江城市第一人民医院回应产妇死亡#"]
-    assert topic_tags("", "有网友发帖 #江城一院停车难# 排队一小时", topics) == ["#江城一院停车难#"]
+    names = ["江城市第一人民医院", "江城一院"]
+    assert topic_tags("", "有网友发帖 #江城一院停车难# 排队一小时 #每日一拍#", topics, names=names) == ["#江城一院停车难#"]
     quoted = topic_tags("媒体报道", "据报道，“江城市第一人民医院回应产妇死亡”登上热搜", topics)
     assert quoted == ["#江城市第一人民医院回应产妇死亡#"]
     assert topic_tags("江城一院开展义诊", "居民纷纷点赞", topics) == []  # same hospital, another story: no tag
