@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from yuqing.alerts.chart import CJK_FONT_STACK, DayBar, daily_chart, daily_chart_png
 from yuqing.alerts.escalation import duration_text
+from yuqing.alerts.hot_lists import appearances_in, time_on_list_text
 from yuqing.alerts.messages import Rendered, enqueue_envelopes, local_time, render, route, safe_url, top_links
 from yuqing.alerts.outbox import InlineImage
 from yuqing.alerts.plan import level_label
@@ -84,6 +85,7 @@ class DigestData:
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     dead_total: int = 0
     failing_sources: list[dict[str, Any]] = field(default_factory=list)
+    hot_lists: list[dict[str, Any]] = field(default_factory=list)
     generated: str = ""
 
 
@@ -268,6 +270,15 @@ def _problems(sess: Session, cfg: AppConfig, data: DigestData) -> None:
                                      "failures": s.consecutive_failures, "error": s.last_error or ""})
 
 
+def _hot_lists(sess: Session, cfg: AppConfig, start: datetime, end: datetime, limit: int = 10) -> list[dict[str, Any]]:
+    """The week's hot-list appearances: which list, best rank, peak heat, time on the list."""
+    tz = cfg.settings.timezone
+    return [{"list_name": a.list_name, "title": a.title, "url": safe_url(a.url), "best_rank": a.best_rank,
+             "peak_heat": a.peak_heat, "on_list": time_on_list_text(a), "first_seen": local_time(a.first_seen_at, tz),
+             "last_seen": local_time(a.last_seen_at, tz), "event_id": a.event_id}
+            for a in appearances_in(sess, start, end)[:limit]]
+
+
 def collect(sess: Session, cfg: AppConfig, start: datetime, end: datetime, now: datetime) -> DigestData:
     """Every figure of the digest for the period [start, end)."""
     tz = ZoneInfo(cfg.settings.timezone)
@@ -283,6 +294,7 @@ def collect(sess: Session, cfg: AppConfig, start: datetime, end: datetime, now: 
     data.coverage = _coverage(sess, cfg, rows)
     data.satisfaction = _satisfaction(sess, cfg, end)
     data.incidents = _incidents(sess, cfg, start, end)
+    data.hot_lists = _hot_lists(sess, cfg, start, end)
     _problems(sess, cfg, data)
     return data
 

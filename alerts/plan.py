@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from yuqing.config import LEVEL_NAMES, LevelRule, Plan, level_rank
+from yuqing.config import HOT_LIST_NAMES, LEVEL_NAMES, LevelRule, Plan, level_rank
 from yuqing.models import Event
 from yuqing.risk_categories import RISK_CATEGORIES, risk_name
 
@@ -45,6 +45,24 @@ def _number(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
+def hot_list_name(platforms: list[str] | None) -> str:
+    """'微博热搜、抖音热榜': the hot lists an event is on, in the hospital's words."""
+    return "、".join(HOT_LIST_NAMES.get(p, p) for p in platforms or []) or "热榜"
+
+
+def hot_list_reasons(event: Event, rule: LevelRule) -> list[str]:
+    """The plan's hot-list thresholds this event reaches: on a national hot list, or within its top N."""
+    rank = event.hot_rank
+    if rank is None:
+        return []
+    where = hot_list_name(event.hot_platforms)
+    if rule.hot_list_top is not None and rank <= rule.hot_list_top:
+        return [f"登上全国热榜：{where}第 {rank} 名（预案：前 {rule.hot_list_top} 名）"]
+    if rule.on_hot_list:
+        return [f"登上全国热榜：{where}第 {rank} 名（预案：上榜即启动）"]
+    return []
+
+
 def rule_reasons(event: Event, rule: LevelRule) -> list[str]:
     """The thresholds of one rule this event reaches, each as a plain sentence; empty if none."""
     if rule.require_crisis and (event.crisis_count or 0) <= 0:
@@ -60,6 +78,7 @@ def rule_reasons(event: Event, rule: LevelRule) -> list[str]:
         reasons.append(f"传播速度为平时的 {_number(ratio)} 倍（≥{_number(rule.min_velocity_ratio)} 倍）")
     if rule.min_source_tier is not None and event.top_tier <= rule.min_source_tier:
         reasons.append(f"已见于{tier_name(event.top_tier)}（预案：{tier_name(rule.min_source_tier)}及以上）")
+    reasons.extend(hot_list_reasons(event, rule))
     overlap = [c for c in event.risk_categories or [] if c in set(rule.risk_categories)]
     if overlap:
         reasons.append("风险类别：" + "、".join(risk_name(c) for c in overlap))

@@ -58,7 +58,7 @@ from sqlalchemy import ColumnElement, Null, and_, case, func, null, or_, select
 from sqlalchemy.orm import Session
 
 from yuqing.analysis.simhash import MAX_DISTANCE, SimhashIndex, to_unsigned
-from yuqing.models import Event, Mention, MentionURL
+from yuqing.models import Event, HotListEntry, Mention, MentionURL
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ BASELINE_FLOOR = 0.25  # mentions per hour: six a day; a quiet hospital still ne
 UNKNOWN_TIER = 4
 SQL_CHUNK = 500  # ids per IN (...) list, well inside every backend's parameter limit
 HEADLINE_CHARS = 60  # a title-less mention (a review) is headed by its first characters
+RELAYS = ("search", "hotlist", "rsshub")  # source kinds that point at other sites' pages: never an outlet
 
 
 class Vocabulary(Protocol):
@@ -426,11 +427,12 @@ class Reach:
 
     @classmethod
     def from_sources(cls, sources: Iterable[Any]) -> Reach:
-        """Tiers of all configured sources; outlets for those whose address is a site, not a search."""
+        """Tiers of all configured sources; outlets for those whose address is a site, not a search, a hot list
+        or an RSSHub instance (those relay other sites' pages, they publish none of their own)."""
         sources = list(sources)
         outlets = tuple(
             Outlet(s.id, s.url.split("?", 1)[0].rsplit("/", 1)[0] + "/", tuple(s.allowed_domains))
-            for s in sources if s.kind != "search"
+            for s in sources if s.kind not in RELAYS
         )
         return cls({s.id: s.tier for s in sources}, outlets)
 
@@ -489,6 +491,9 @@ class _Measures:
     urls: int = 0
     mentions_with_urls: int = 0
     sources: set[str] = field(default_factory=set)
+    hot_rank: int | None = None
+    hot_heat: int | None = None
+    hot_platforms: set[str] = field(default_factory=set)
 
 
 def _read_counts(sess: Session, ids: list[int], cutoff: datetime, out: dict[int, _Measures]) -> None:
@@ -521,18 +526,19 @@ def _read_sources(sess: Session, ids: list[int], reach: Reach, out: dict[int, _M
                 assert event_id is not None  # WHERE event_id IN (...)
                 if outlet is not None:
                     out[event_id].sources.add(outlet)
-        for event_id, source_id in sess.execute(
-            select(Mention.event_id, Mention.source_id).where(Mention.event_id.in_(chunk)).distinct()
+        for event_id, source_id, platform in sess.execute(
+            select(Mention.event_id, Mention.source_id, Mention.platform).where(Mention.event_id.in_(chunk)).distinct()
         ):
             assert event_id is not None  # WHERE event_id IN (...)
-            out[event_id].sources.add(source_id)
-        for event_id, source_id, urls in sess.execute(
-            select(Mention.event_id, MentionURL.source_id, func.count(MentionURL.id))
+            out[event_id].sources.add(platform_source(source_id, platform))
+        for event_id, source_id, found_by, urls in sess.execute(
+            select(Mention.event_id, MentionURL.source_id, Mention.source_id, func.count(MentionURL.id))
             .join(MentionURL, MentionURL.mention_id == Mention.id)
-            .where(Mention.event_id.in_(chunk)).group_by(Mention.event_id, MentionURL.source_id)
+            .where(Mention.event_id.in_(chunk)).group_by(Mention.event_id, MentionURL.source_id, Mention.source_id)
         ):
             assert event_id is not None  # WHERE event_id IN (...)
-            out[event_id].sources.add(source_id)
+            if source_id != found_by:  # the mention's own source is counted above, per platform
+                out[event_id].sources.add(source_id)
             out[event_id].urls += urls
         for event_id, with_urls in sess.execute(
             select(Mention.event_id, func.count(func.distinct(MentionURL.mention_id)))
@@ -541,6 +547,26 @@ def _read_sources(sess: Session, ids: list[int], reach: Reach, out: dict[int, _M
         ):
             assert event_id is not None  # WHERE event_id IN (...)
             out[event_id].mentions_with_urls = with_urls
+
+
+def platform_source(source_id: str, platform: str | None) -> str:
+    """How a mention's source is counted: one RSSHub source carrying Weibo and Douyin is two sources."""
+    return f"{source_id}/{platform}" if platform else source_id
+
+
+def _read_hot_lists(sess: Session, ids: list[int], out: dict[int, _Measures]) -> None:
+    """Best rank, peak heat and platforms of the hot-list entries among each event's mentions."""
+    for chunk in _chunks(ids):
+        for event_id, platform, best, peak in sess.execute(
+            select(Mention.event_id, HotListEntry.platform, func.min(HotListEntry.best_rank), func.max(HotListEntry.peak_heat))
+            .join(HotListEntry, HotListEntry.mention_id == Mention.id)
+            .where(Mention.event_id.in_(chunk)).group_by(Mention.event_id, HotListEntry.platform)
+        ):
+            assert event_id is not None  # WHERE event_id IN (...)
+            m = out[event_id]
+            m.hot_platforms.add(platform)
+            m.hot_rank = best if m.hot_rank is None else min(m.hot_rank, best)
+            m.hot_heat = peak if m.hot_heat is None else max(m.hot_heat, peak or 0)
 
 
 def _headlines(sess: Session, ids: list[int], reach: Reach) -> dict[int, str]:
@@ -597,6 +623,7 @@ def refresh_events(
     cutoff = now - timedelta(hours=VELOCITY_HOURS)
     _read_counts(sess, ids, cutoff, measures)
     _read_sources(sess, ids, reach, measures)
+    _read_hot_lists(sess, ids, measures)
     headlines = _headlines(sess, ids, reach)
     events = {e.id: e for chunk in _chunks(ids) for e in sess.scalars(select(Event).where(Event.id.in_(chunk)))}
     rows = []
@@ -621,6 +648,7 @@ def refresh_events(
         event.risk_categories = sorted(state.categories | kept)
         event.keywords = state.top_keywords() or list(event.keywords or ())
         event.headline = headlines.get(event_id, event.headline)
+        event.hot_rank, event.hot_heat, event.hot_platforms = m.hot_rank, m.hot_heat, sorted(m.hot_platforms)
         event.updated_at = now
         rows.append(event)
     return rows

@@ -35,9 +35,10 @@ from yuqing.analysis.keywords import KeywordExtractor
 from yuqing.analysis.sentiment import SentimentModel
 from yuqing.analysis.simhash import simhash_many, to_signed
 from yuqing.analysis.text import make_tokenizer, normalize
+from yuqing.analysis.topics import active_topics, hot_list_mentions, topic_tags
 from yuqing.clock import Clock
 from yuqing.config import AppConfig
-from yuqing.models import Event, Mention, MentionURL
+from yuqing.models import Event, HotListEntry, Mention, MentionURL
 from yuqing.store import Store
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def _pending_span(sess: Session) -> tuple[int, datetime | None, datetime | None]
 
 
 def _recarried_events(sess: Session) -> set[int]:
-    """Events whose analysed mentions the crawler has since seen at new URLs: their reach changed."""
+    """Events whose analysed mentions the crawler has since seen at new URLs or higher on a hot list: their reach changed."""
     last_run = sess.scalar(select(func.max(Mention.analyzed_at)))
     if last_run is None:
         return set()
@@ -133,7 +134,12 @@ def _recarried_events(sess: Session) -> set[int]:
         .where(MentionURL.seen_at >= last_run, Mention.analyzed_at.is_not(None), Mention.event_id.is_not(None))
         .distinct()
     )
-    return {event_id for event_id in rows if event_id is not None}  # none are: the WHERE leaves them out
+    climbed = sess.scalars(  # a hot-list entry rose (rank or heat) since: the plan may now raise the incident
+        select(Mention.event_id).join(HotListEntry, HotListEntry.mention_id == Mention.id)
+        .where(HotListEntry.rose_at >= last_run, Mention.analyzed_at.is_not(None), Mention.event_id.is_not(None))
+        .distinct()
+    )
+    return {event_id for event_id in [*rows, *climbed] if event_id is not None}  # none are: the WHERE leaves them out
 
 
 def _read_batch(sess: Session, after_id: int, limit: int) -> list[_Pending]:
@@ -156,7 +162,8 @@ def _joined(title: str, text: str, limit: int) -> str:
 class _Batch:
     """One batch's scores and tags, computed column by column so each model sees the whole batch."""
 
-    def __init__(self, rows: Sequence[_Pending], models: AnalysisModels, report: AnalysisReport) -> None:
+    def __init__(self, rows: Sequence[_Pending], models: AnalysisModels, report: AnalysisReport,
+                 topics: Sequence[str] = (), hot: set[int] | None = None, names: Sequence[str] = ()) -> None:
         titles, texts = [r.title for r in rows], [r.text for r in rows]
         with _timed(report, "sentiment"):
             self.sentiment = models.sentiment.score_many([_joined(t, x, SENTIMENT_CHARS) for t, x in zip(titles, texts)],
@@ -169,6 +176,10 @@ class _Batch:
             self.simhash = simhash_many(titles, texts)
         with _timed(report, "keywords"):
             self.keywords = models.keywords.extract_many(titles, texts)
+            for i, r in enumerate(rows):  # one story across platforms: analysis/topics.py
+                tags = topic_tags(r.title, r.text, topics, names=names, on_hot_list=r.id in (hot or ()))
+                if tags:
+                    self.keywords[i] = [*tags, *(k for k in self.keywords[i] if k not in tags)]
 
     def facts(self, i: int, row: _Pending) -> MentionFacts:
         """What grouping needs about the i-th mention."""
@@ -269,9 +280,11 @@ def analyze_new(
         with store.session() as sess:
             with _timed(report, "read"):
                 rows = _read_batch(sess, after_id, batch_size)
+                topics = active_topics(sess, now - window)
+                hot = hot_list_mentions(sess, [r.id for r in rows])
             if not rows and not recarried:
                 break
-            batch = _Batch(rows, models, report)
+            batch = _Batch(rows, models, report, topics, hot, cfg.hospital.names)
             with _timed(report, "grouping"):
                 placements, opened = _place_all(rows, batch, grouper)
             with _timed(report, "write"):

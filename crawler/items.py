@@ -22,6 +22,9 @@ class MentionItem:
     published_at: datetime | None  # aware UTC, or None when the page does not say
     rating: float | None
     fetched_at: datetime
+    platform: str | None = None  # hotlist / rsshub: weibo, douyin, ... (each platform counts as a source)
+    hot_rank: int | None = None  # hotlist: rank on the list at this poll (1 = top)
+    hot_heat: int | None = None  # hotlist: the list's heat figure, where it gives one
     # Set by the pipelines, never by spiders.
     matched_names: list[str] = field(default_factory=list)
     match_context: str = ""

@@ -162,7 +162,7 @@ class StorePipeline(_Pipeline):
                 url=item.canonical_url, source_id=item.source_id, kind=item.kind, title=item.title,
                 text=item.text, author=item.author, rating=item.rating, published_at=item.published_at,
                 fetched_at=item.fetched_at, content_hash=item.content_hash,
-                matched_names=item.matched_names, match_context=item.match_context,
+                matched_names=item.matched_names, match_context=item.match_context, platform=item.platform,
             )
             sess.add(mention)
             sess.flush()

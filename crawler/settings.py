@@ -16,8 +16,10 @@ AUTOTHROTTLE_MAX_DELAY = 30.0
 ITEM_PIPELINES = {
     "yuqing.crawler.pipelines.NormalizePipeline": 100,
     "yuqing.crawler.pipelines.MentionFilterPipeline": 200,
+    "yuqing.crawler.hotlist_store.HotListUpdatePipeline": 250,  # an entry already on file: rank, heat, last seen
     "yuqing.crawler.pipelines.DedupPipeline": 300,
     "yuqing.crawler.pipelines.StorePipeline": 400,
+    "yuqing.crawler.hotlist_store.HotListRecordPipeline": 450,  # a new entry: its first time on the list
 }
 EXTENSIONS = {
     "yuqing.crawler.extensions.SourceStateExtension": 500,

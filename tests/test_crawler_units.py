@@ -203,7 +203,9 @@ def test_settings_come_from_config(config):
     assert settings["TELNETCONSOLE_ENABLED"] is False and settings["REMOTE_CONTROL_ENABLED"] is False
     assert list(settings["ITEM_PIPELINES"]) == [
         "yuqing.crawler.pipelines.NormalizePipeline", "yuqing.crawler.pipelines.MentionFilterPipeline",
-        "yuqing.crawler.pipelines.DedupPipeline", "yuqing.crawler.pipelines.StorePipeline"]
+        "yuqing.crawler.hotlist_store.HotListUpdatePipeline",
+        "yuqing.crawler.pipelines.DedupPipeline", "yuqing.crawler.pipelines.StorePipeline",
+        "yuqing.crawler.hotlist_store.HotListRecordPipeline"]
     assert settings["YUQING_CONFIG"].obj is config and settings["YUQING_STORE_URL"] == "sqlite:///x.db"
 
 

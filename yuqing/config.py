@@ -167,7 +167,22 @@ class Hospital(_Model):
 
 # --- sources.yaml ----------------------------------------------------------------
 
-SourceKind = Literal["rss", "search", "web", "reviews"]
+SourceKind = Literal["rss", "search", "web", "reviews", "hotlist", "rsshub"]
+#: The national hot lists a `hotlist` source can read (crawler/hotlists.py knows each one's format).
+HotListPlatform = Literal["weibo", "baidu", "douyin", "zhihu", "toutiao", "bilibili"]
+#: What each hot list is called, for reasons, digests and reports.
+HOT_LIST_NAMES = {"weibo": "微博热搜", "baidu": "百度热搜", "douyin": "抖音热榜", "zhihu": "知乎热榜",
+                  "toutiao": "头条热榜", "bilibili": "B站热门"}
+#: Platforms an RSSHub route may stand for; kept on each mention so every platform counts as a source.
+SocialPlatform = Literal["weibo", "wechat", "douyin", "xiaohongshu", "zhihu", "bilibili", "other"]
+
+
+class RsshubRoute(_Model):
+    """One route of the hospital's RSSHub: `{query}` is filled with each hospital name, else fetched as is."""
+
+    path: str = Field(pattern=r"^/", description="e.g. /weibo/keyword/{query} or /weibo/user/1234567890.")
+    platform: SocialPlatform
+    name: str = ""
 
 
 class Selectors(_Model):
@@ -197,11 +212,17 @@ class Source(_Model):
     selectors: Selectors = Selectors()
     fetch_articles: Literal["auto", "always", "never"] = Field(
         "auto", description="rss: read the linked article (own domains only): auto = summary-only entries.")
+    platform: HotListPlatform | None = Field(None, description="hotlist: which platform's list the url serves.")
+    routes: list[RsshubRoute] = Field(default_factory=list, description="rsshub: route templates under the url.")
 
     @model_validator(mode="after")
     def _search_template(self) -> Source:
         if self.kind == "search" and "{query}" not in self.url:
             raise ValueError("a search source's url must contain {query}")
+        if self.kind == "hotlist" and self.platform is None:
+            raise ValueError("a hotlist source needs platform: one of weibo, baidu, douyin, zhihu, toutiao, bilibili")
+        if self.kind == "rsshub" and not self.routes:
+            raise ValueError("an rsshub source needs routes (e.g. - {path: /weibo/keyword/{query}, platform: weibo})")
         if not self.url.startswith(("http://", "https://")):
             raise ValueError("url must start with http:// or https://")
         return self
@@ -243,6 +264,8 @@ class LevelRule(_Model):
     min_mentions: int | None = Field(None, ge=1)
     min_velocity_ratio: float | None = Field(None, gt=0)
     min_source_tier: int | None = Field(None, ge=1, le=4, description="Reached tier this high (1 = central).")
+    on_hot_list: bool = Field(False, description="The event is on a national hot list (kind: hotlist) at any rank.")
+    hot_list_top: int | None = Field(None, ge=1, description="The event reached this rank or better on a hot list.")
     risk_categories: list[str] = Field(default_factory=list)
     require_crisis: bool = Field(True, description="Only events with at least one crisis mention.")
     notify: list[str] = Field(description="Recipient or group ids.")

@@ -98,6 +98,7 @@ class Mention(Base):
     content_hash: Mapped[str] = mapped_column(String(64), doc="Hash of normalised text: exact copies.")
     matched_names: Mapped[list[Any]] = mapped_column(default=list, doc="Which hospital names matched.")
     match_context: Mapped[str] = mapped_column(Text, default="", doc="The words around the first match.")
+    platform: Mapped[str | None] = mapped_column(String(20), doc="Social platform or hot list it came from (weibo, ...).")
     # analysis
     analyzed_at: Mapped[datetime | None]
     sentiment: Mapped[float | None] = mapped_column(Float, doc="P(positive).")
@@ -171,6 +172,9 @@ class Event(Base):
     top_tier: Mapped[int] = mapped_column(Integer, default=4, doc="Highest (lowest number) tier reached.")
     risk_categories: Mapped[list[Any]] = mapped_column(default=list)
     keywords: Mapped[list[Any]] = mapped_column(default=list)
+    hot_rank: Mapped[int | None] = mapped_column(Integer, doc="Best rank any of its mentions reached on a hot list.")
+    hot_heat: Mapped[int | None] = mapped_column(BigInteger, doc="Highest heat a hot list gave it.")
+    hot_platforms: Mapped[list[Any]] = mapped_column(default=list, doc="Hot lists it appeared on.")
     updated_at: Mapped[datetime]
 
     mentions: Mapped[list[Mention]] = relationship(back_populates="event", foreign_keys="Mention.event_id")
@@ -182,6 +186,37 @@ class Event(Base):
     def velocity_ratio(self) -> float:
         """How many times the usual rate this event is running at."""
         return self.velocity / self.baseline if self.baseline > 0 else self.velocity
+
+
+class HotListEntry(Base):
+    """A mention's time on one hot list: rank and heat as of the last poll, best and peak, first and last seen.
+
+    One row per (source, mention): a later poll updates it instead of storing the entry again."""
+
+    __tablename__ = "hot_list_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id", ondelete="CASCADE"))
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"))
+    platform: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(Text)
+    url_key: Mapped[str] = mapped_column(String(64), doc="sha256 of the entry's canonical URL: how a later poll finds it.")
+    rank: Mapped[int] = mapped_column(Integer, doc="Rank at the last poll that saw it (1 = top).")
+    best_rank: Mapped[int] = mapped_column(Integer)
+    heat: Mapped[int | None] = mapped_column(BigInteger, doc="Heat at the last poll, where the list gives one.")
+    peak_heat: Mapped[int | None] = mapped_column(BigInteger)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    polls: Mapped[int] = mapped_column(Integer, default=1, doc="Polls that found it on the list.")
+    rose_at: Mapped[datetime] = mapped_column(doc="Last time best rank or peak heat grew: analysis re-measures its event.")
+
+    mention: Mapped[Mention] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("source_id", "url_key", name="uq_hot_list_entries_source_url"),
+        Index("ix_hot_list_entries_mention_id", "mention_id"),
+        Index("ix_hot_list_entries_rose_at", "rose_at"),
+    )
 
 
 class Incident(Base):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from yuqing.crawler.spiders.base import SourceSpider
 from yuqing.crawler.spiders.feed import FeedSpider
+from yuqing.crawler.spiders.hotlist import HotListSpider
 from yuqing.crawler.spiders.reviews import ReviewsSpider
+from yuqing.crawler.spiders.rsshub import RsshubSpider
 from yuqing.crawler.spiders.search import SearchSpider
 from yuqing.crawler.spiders.web import WebSpider
 
@@ -13,6 +15,9 @@ SPIDERS: dict[str, type[SourceSpider]] = {
     "search": SearchSpider,
     "web": WebSpider,
     "reviews": ReviewsSpider,
+    "hotlist": HotListSpider,
+    "rsshub": RsshubSpider,
 }
 
-__all__ = ["SPIDERS", "SourceSpider", "FeedSpider", "SearchSpider", "WebSpider", "ReviewsSpider"]
+__all__ = ["SPIDERS", "SourceSpider", "FeedSpider", "SearchSpider", "WebSpider", "ReviewsSpider", "HotListSpider",
+           "RsshubSpider"]

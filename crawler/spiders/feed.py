@@ -62,14 +62,9 @@ class FeedSpider(SourceSpider):
             self.entry_succeeded()
             self.logger.info("source %s: feed not modified", self.source.id)
             return
-        if not self.usable(response):
+        entries = self.read_entries(response)
+        if entries is None:
             return
-        try:
-            entries = parse_feed(response.body, header(response, "Content-Type"))
-        except NotAFeed as err:
-            self.fault(request_of(response), f"not a readable feed: {err}")
-            return
-        self.entry_succeeded()
         self.remember["etag"] = header(response, "ETag") or None
         self.remember["last_modified"] = header(response, "Last-Modified") or None
         followed = 0
@@ -83,6 +78,18 @@ class FeedSpider(SourceSpider):
                 yield request.replace(errback=self.on_article_error)
             else:
                 yield item
+
+    def read_entries(self, response: Response, problem: str = "not a readable feed") -> list[FeedEntry] | None:
+        """The feed's entries (the source answered), or None after counting its fault: binary, or not a feed."""
+        if not self.usable(response):
+            return None
+        try:
+            entries = parse_feed(response.body, header(response, "Content-Type"))
+        except NotAFeed as err:
+            self.fault(request_of(response), f"{problem}: {err}")
+            return None
+        self.entry_succeeded()
+        return entries
 
     def wants_article(self, entry: FeedEntry, url: str) -> bool:
         """Whether the entry's linked article should be read (fetch_articles; own domains only)."""

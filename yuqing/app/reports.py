@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -114,7 +114,24 @@ def source_table(rt: Runtime) -> str:
     if not rows:
         return "no sources configured"
     return table(["source", "kind", "enabled", "health", "last success", "failing since", "mentions",
-                  "last error"], rows)
+                  "last error"], rows) + hot_list_lines(rt)
+
+
+#: How far back `yuqing sources` lists hot-list appearances.
+HOT_LIST_DAYS = 7
+
+
+def hot_list_lines(rt: Runtime) -> str:
+    """The hospital's hot-list appearances of the last week under the source table ('' when none)."""
+    from yuqing.alerts.hot_lists import hot_list_appearances, time_on_list_text
+
+    found = hot_list_appearances(rt.store, rt.clock.now() - timedelta(days=HOT_LIST_DAYS))
+    if not found:
+        return ""
+    rows = [[a.list_name, str(a.best_rank), str(a.rank), str(a.peak_heat or "-"), time_on_list_text(a),
+             local(rt, a.first_seen_at), local(rt, a.last_seen_at), _clip(a.title, 40)] for a in found]
+    return (f"\n\non hot lists (last {HOT_LIST_DAYS} days):\n"
+            + table(["list", "best", "now", "peak heat", "on list", "first seen", "last seen", "entry"], rows))
 
 
 def outbox_table(rt: Runtime, status: str) -> str:
