@@ -148,3 +148,22 @@ def test_hot_lists_and_rsshub_are_relays_never_outlets(story) -> None:  # type: 
     reach = Reach.from_sources(cfg.sources.sources)
     assert [o.source_id for o in reach.outlets] == ["jiangcheng-daily"]  # an RSSHub base URL would claim every page
     assert reach.tier("hot-weibo") == 2 and reach.tier("social") == 4
+
+
+def test_the_console_shows_hot_list_appearances(story, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from contextlib import contextmanager
+
+    from .web_support import WEB_SECRET, add_accounts, console_config, free_port, run_console
+
+    store, cfg, clock, _, _ = story
+    port = free_port()
+    local = console_config(cfg, port)
+    monkeypatch.setenv("YUQING_WEB_SECRET", WEB_SECRET)
+    add_accounts(local, store, clock)
+    with contextmanager(run_console)(local, store, clock, port) as console:
+        client = console.client()
+        client.login("duty-officer")
+        event_id = hot_event(store).id
+        for path in ("/", "/sources", f"/events/{event_id}"):
+            page = client.get(path).text
+            assert "微博热搜" in page and "第 7 名" in page and HOT_TITLE in page, path

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from yuqing.alerts import incidents as actions
+from yuqing.alerts.escalation import duration_text
 from yuqing.alerts.links import IncidentLinks, LinkRefused
 from yuqing.alerts.messages import local_time, oneline, safe_url, source_names
 from yuqing.alerts.plan import level_label, risk_name, tier_name
@@ -54,7 +55,7 @@ class Web:
         self.tz = ZoneInfo(rt.cfg.settings.timezone)
         env = Environment(loader=PackageLoader("yuqing.app.web", "templates"), autoescape=True,
                           undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        env.filters.update(local=self.local, short=self.short, safe_url=safe_url, oneline=oneline,
+        env.filters.update(local=self.local, short=self.short, safe_url=safe_url, oneline=oneline, duration=duration_text,
                            level=level_label, risk=risk_name, tier=tier_name)
         env.globals.update(status_names=STATUS_NAMES, action_names=ACTION_NAMES, hospital=rt.cfg.hospital.name,
                            categories=RISK_CATEGORIES)
@@ -283,10 +284,12 @@ class Web:
 
     async def sources(self, request: Request) -> Response:
         self.require(request)
+        from yuqing.alerts.hot_lists import hot_list_appearances
         from yuqing.crawler.health import source_health
 
         rows = sorted(source_health(self.rt.cfg, self.rt.store), key=lambda h: (-h.consecutive_failures, h.id))
-        return self.page(request, "sources.html.j2", rows=rows)
+        week = hot_list_appearances(self.rt.store, self.rt.clock.now() - timedelta(days=7))
+        return self.page(request, "sources.html.j2", rows=rows, hot_lists=week)
 
     async def outbox(self, request: Request) -> Response:
         self.require(request)

@@ -12,6 +12,7 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from yuqing.alerts.chart import DayBar, daily_chart
+from yuqing.alerts.hot_lists import appearances_in
 from yuqing.alerts.messages import event_facts
 from yuqing.alerts.plan import level_label
 from yuqing.config import AppConfig, level_rank
@@ -141,7 +142,7 @@ def overview(sess: Session, cfg: AppConfig, now: datetime) -> dict[str, Any]:
         by_level[inc.level] = by_level.get(inc.level, 0) + 1
     return {"incidents": open_incidents, "by_level": by_level, "mentions": counts[0], "negative": counts[1],
             "crisis": counts[2], "failing": failing, "pending": outbox.get(MessageStatus.PENDING, 0),
-            "dead": outbox.get(MessageStatus.DEAD, 0)}
+            "dead": outbox.get(MessageStatus.DEAD, 0), "hot_lists": appearances_in(sess, day)}
 
 
 def events_page(sess: Session, page: int) -> tuple[list[Event], int]:
@@ -182,7 +183,8 @@ def event_detail(sess: Session, cfg: AppConfig, event_id: int) -> dict[str, Any]
                                  .order_by(Mention.fetched_at.desc()).limit(200)))
     incident = sess.scalar(select(Incident).where(Incident.event_id == event.id).order_by(Incident.id.desc()))
     return {"event": event, "facts": event_facts(sess, cfg, event), "chart": hourly_chart(sess, cfg, event),
-            "mentions": mentions, "incident": incident}
+            "mentions": mentions, "incident": incident,
+            "hot_lists": appearances_in(sess, event.first_seen - timedelta(days=1), event_id=event.id)}
 
 
 def incidents_page(sess: Session, include_resolved: bool) -> list[Incident]:

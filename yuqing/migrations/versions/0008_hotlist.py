@@ -5,7 +5,7 @@ hot_list_entries (rank, heat, last seen) instead of storing it again. Events kee
 peak heat their mentions reached, which the plan's on_hot_list / hot_list_top rules read.
 
 Revision ID: 0008_hotlist
-Revises: 0005_outbox_inline_images
+Revises: 0006_console
 Create Date: 2026-12-06 00:00:00
 """
 from alembic import op
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0008_hotlist'
-down_revision = '0005_outbox_inline_images'
+down_revision = '0006_console'
 branch_labels = None
 depends_on = None
 
