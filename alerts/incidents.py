@@ -113,7 +113,7 @@ def alert_rendered(sess: Session, cfg: AppConfig, incident: Incident, event: Eve
     prefix = {"opened": "舆情预警", "raised": "舆情升级", "reopened": "舆情复发"}[kind]
     subject = f"【{prefix} {label}】{cfg.hospital.name}：{ev['headline']}"
     context = dict(
-        kind=kind, subject=subject, level_label=label,
+        kind=kind, subject=subject, level=rule.level, level_label=label,
         prev_label=level_label(prev_level, cfg.plan.rule(prev_level)) if prev_level else "",
         hospital=cfg.hospital.name, plan_name=cfg.plan.name, incident_id=incident.id, reason=incident.reason,
         ev=ev, deadline=local_time(incident.ack_deadline, tz), ack_command=ack_command(incident.id),
@@ -337,7 +337,7 @@ def _false_alarm(sess: Session, cfg: AppConfig, now: datetime, incident: Inciden
         label = level_label(rule.level, rule)
         ev = event_facts(sess, cfg, incident.event)
         subject = f"【舆情误报撤销 {label}】{cfg.hospital.name}：{ev['headline']}"
-        context = dict(subject=subject, level_label=label, hospital=cfg.hospital.name, plan_name=cfg.plan.name,
+        context = dict(subject=subject, level=rule.level, level_label=label, hospital=cfg.hospital.name, plan_name=cfg.plan.name,
                        incident_id=incident.id, reason=incident.reason, ev=ev, by=by, at=local_time(now, tz),
                        note=note)
         envelopes = route(cfg, rule.notify, rule.channels, incident_message("false_alarm", **context))

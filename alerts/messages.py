@@ -8,12 +8,10 @@ person and one robot message per WeCom group, with the group's people @-mentione
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import urllib.parse
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -23,17 +21,19 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yuqing.alerts.outbox import InlineImage, enqueue
+from yuqing.alerts.channels import REGISTRY
+from yuqing.alerts.channels.base import TRUNCATED, Envelope, Rendered, fit_bytes
+from yuqing.alerts.channels.wecom import MOBILE, WECOM_MARKDOWN_BYTES, WECOM_TEXT_BYTES, wecom_markdown, wecom_text
+from yuqing.alerts.outbox import enqueue
 from yuqing.alerts.plan import risk_name, tier_name
-from yuqing.config import AppConfig, Recipient
+from yuqing.config import AppConfig
 from yuqing.models import Channel, Event, Mention, OutboxMessage, SourceState
 
 log = logging.getLogger(__name__)
 
-WECOM_MARKDOWN_BYTES = 4096
-WECOM_TEXT_BYTES = 2048
-TRUNCATED = "…（内容过长已截断）"
-MOBILE = re.compile(r"^\+?\d{6,15}$")
+__all__ = ["MOBILE", "TRUNCATED", "WECOM_MARKDOWN_BYTES", "WECOM_TEXT_BYTES", "Envelope", "Rendered", "fit_bytes",
+           "incident_message", "route", "enqueue_envelopes", "wecom_markdown", "wecom_text"]
+
 MD_REPLACE = str.maketrans({"<": "＜", ">": "＞", "[": "［", "]": "］", "`": "｀", "*": "＊",
                             "&": "＆", "\\": "＼", "|": "｜"})
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
@@ -67,15 +67,6 @@ def md_url(value: Any) -> str:
     return urllib.parse.quote(safe_url(value), safe=":/?#@!$&'*+,;=%-._~")
 
 
-def fit_bytes(text: str, limit: int, marker: str = TRUNCATED) -> str:
-    """Cut text to at most limit UTF-8 bytes on a character boundary, marking the cut."""
-    raw = text.encode("utf-8")
-    if len(raw) <= limit:
-        return text
-    room = limit - len(marker.encode("utf-8"))
-    return raw[:room].decode("utf-8", errors="ignore") + marker
-
-
 # --- templates ---------------------------------------------------------------------------
 
 
@@ -97,12 +88,17 @@ def render(name: str, **context: Any) -> str:
 
 def incident_message(template: str, **context: Any) -> Rendered:
     """An incident message (alert, escalation, false alarm) in every form: template.txt/.html/.md, and
-    template_mention.txt for the @-mention where the template has one; context['subject'] on one line."""
+    template_mention.txt for the @-mention where the template has one; context['subject'] on one line;
+    context['level'] (the plan level) lets SMS go for the levels it is for."""
     env = template_env()
     mention = f"{template}_mention.txt.j2"
+    ev = context.get("ev") or {}
+    sms = {"level": str(context.get("level_label", "")), "title": oneline(ev.get("headline", context["subject"]), 100),
+           "incident": str(context.get("incident_id", "")), "hospital": str(context.get("hospital", ""))}
     return Rendered(subject=" ".join(str(context["subject"]).split())[:200], text=render(f"{template}.txt.j2", **context),
                     html=render(f"{template}.html.j2", **context), markdown=render(f"{template}.md.j2", **context),
-                    mention_text=render(mention, **context) if mention in env.list_templates() else "")
+                    mention_text=render(mention, **context) if mention in env.list_templates() else "",
+                    level=context.get("level"), sms=sms)
 
 
 def local_time(dt: datetime | None, tz: str) -> str:
@@ -172,85 +168,16 @@ def event_facts(sess: Session, cfg: AppConfig, event: Event) -> dict[str, Any]:
 # --- routing -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Rendered:
-    """One message in every form a channel needs (e-mail HTML may differ from the page: images by cid)."""
-
-    subject: str
-    text: str
-    html: str
-    markdown: str
-    mention_text: str = ""
-    email_html: str | None = None
-    images: tuple[InlineImage, ...] = ()
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """One message for one address, before it enters the outbox."""
-
-    channel: str
-    recipient: str
-    address: str
-    subject: str
-    body: str
-    body_html: str | None
-    suffix: str
-    images: tuple[InlineImage, ...] = ()
-
-
-def wecom_markdown(content: str, userids: list[str]) -> str:
-    """The robot's markdown payload: content cut to 4096 bytes, @userid mentions kept whole."""
-    mentions = "\n" + " ".join(f"<@{u}>" for u in userids) if userids else ""
-    room = WECOM_MARKDOWN_BYTES - len(mentions.encode("utf-8"))
-    body = fit_bytes(content.rstrip(), room) + mentions
-    return json.dumps({"msgtype": "markdown", "markdown": {"content": body}}, ensure_ascii=False)
-
-
-def wecom_text(content: str, mobiles: list[str]) -> str:
-    """A text payload that @-mentions people by mobile, which markdown messages cannot do."""
-    text = {"content": fit_bytes(content.strip(), WECOM_TEXT_BYTES), "mentioned_mobile_list": mobiles}
-    return json.dumps({"msgtype": "text", "text": text}, ensure_ascii=False)
-
-
-def _email_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered) -> list[Envelope]:
-    """One e-mail per person with an address."""
-    if cfg.channels.email is None:
-        return []
-    return [Envelope(Channel.EMAIL, p.id, p.email, msg.subject, msg.text, msg.email_html or msg.html, f"email:{p.id}",
-                     msg.images) for p in people if p.email]
-
-
-def _wecom_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered) -> list[Envelope]:
-    """One markdown message per robot; people reached by mobile get one short text @-mention."""
-    robots: dict[str, list[Recipient]] = {}
-    for p in people:
-        if p.wecom_robot and p.wecom_robot in cfg.channels.wecom_robots:
-            robots.setdefault(p.wecom_robot, []).append(p)
-    out = []
-    for robot_id, members in robots.items():
-        tags = [p.wecom_mention for p in members if p.wecom_mention]
-        mobiles = [t for t in tags if MOBILE.match(t)]
-        userids = [t for t in tags if not MOBILE.match(t)]
-        out.append(Envelope(Channel.WECOM, robot_id, robot_id, msg.subject, wecom_markdown(msg.markdown, userids),
-                            None, f"wecom:{robot_id}"))
-        if mobiles and msg.mention_text:
-            out.append(Envelope(Channel.WECOM, robot_id, robot_id, msg.subject, wecom_text(msg.mention_text, mobiles),
-                                None, f"wecom:{robot_id}:mention"))
-    return out
-
-
 def route(cfg: AppConfig, ids: Iterable[str], channels: Iterable[str], msg: Rendered) -> list[Envelope]:
     """Recipient and group ids to envelopes on the given channels; the unreachable are logged."""
     people = cfg.channels.expand(list(ids))
     channels = list(channels)
+    plugins = [REGISTRY[Channel(c)] for c in channels]
     envelopes: list[Envelope] = []
-    if Channel.EMAIL in channels:
-        envelopes += _email_envelopes(cfg, people, msg)
-    if Channel.WECOM in channels:
-        envelopes += _wecom_envelopes(cfg, people, msg)
-    reached = {e.recipient for e in envelopes if e.channel == Channel.EMAIL}
-    reached |= {p.id for p in people if p.wecom_robot in cfg.channels.wecom_robots and Channel.WECOM in channels}
+    for plugin in plugins:
+        envelopes += plugin.envelopes(cfg, people, msg)
+    reached = {p.id for p in people for plugin in plugins if plugin.reaches(cfg, p)
+               and (plugin.channel != Channel.SMS or any(e.channel == Channel.SMS for e in envelopes))}
     for p in people:
         if p.id not in reached:
             log.warning("recipient %s (%s) has no address on channels %s", p.id, p.name, channels)

@@ -96,7 +96,7 @@ class RateLimited(SendError):
 class Sender(Protocol):
     """One channel's way of delivering an Outgoing message; raises SendError on failure."""
 
-    def send(self, message: Outgoing) -> None: ...
+    def send(self, message: Outgoing) -> str | None: ...
 
 
 @dataclass
@@ -148,12 +148,9 @@ def enqueue(sess: Session, now: datetime, *, dedup_key: str, channel: str, recip
 
 def secrets_of(cfg: AppConfig) -> list[str]:
     """Every secret value in the channels config, so errors can be scrubbed of them."""
-    values: list[str] = []
-    email = cfg.channels.email
-    if email is not None:
-        values += [s.get_secret_value() for s in (email.username, email.password) if s is not None]
-    values += [robot.key.get_secret_value() for robot in cfg.channels.wecom_robots.values()]
-    return [v for v in values if v]
+    from yuqing.alerts.channels import REGISTRY
+
+    return [v for plugin in REGISTRY.values() for v in plugin.secrets(cfg) if v]
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

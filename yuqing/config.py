@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from yuqing.channel_config import AliyunSms, Delivery, DingTalkRobot, Webhook, WeComApp
 from yuqing.resources import EXAMPLE_CONFIG, default_data_dir
 from yuqing.vocabulary import Channel
 
@@ -197,8 +198,8 @@ class Sources(_Model):
 
 
 def _both_channels() -> list[Channel]:
-    """A level's default channels: e-mail and WeCom."""
-    return list(Channel)
+    """A level's default channels: e-mail and WeCom group robots."""
+    return [Channel.EMAIL, Channel.WECOM]
 
 
 class LevelRule(_Model):
@@ -267,6 +268,10 @@ class Recipient(_Model):
     email: str | None = None
     wecom_robot: str | None = Field(None, description="Robot id this person's group is reached by.")
     wecom_mention: str | None = Field(None, description="Mobile or userid to @ in the robot message.")
+    wecom_userid: str | None = Field(None, description="WeCom userid for application messages (wecom_app).")
+    mobile: str | None = Field(None, pattern=r"^\+?\d{6,15}$", description="Mobile for SMS and DingTalk @.")
+    dingtalk_robot: str | None = Field(None, description="DingTalk robot id this person's group is reached by.")
+    webhook: str | None = Field(None, description="Webhook id (OA or duty system) this person is reached through.")
 
 
 class Group(_Model):
@@ -278,6 +283,11 @@ class Group(_Model):
 class Channels(_Model):
     email: EmailChannel | None = None
     wecom_robots: dict[str, WeComRobot] = Field(default_factory=dict)
+    wecom_app: WeComApp | None = None
+    dingtalk_robots: dict[str, DingTalkRobot] = Field(default_factory=dict)
+    sms: AliyunSms | None = None
+    webhooks: dict[str, Webhook] = Field(default_factory=dict)
+    delivery: Delivery = Delivery()
     recipients: list[Recipient] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
     digest_to: list[str] = Field(default_factory=list, description="Recipient or group ids.")
@@ -345,7 +355,7 @@ def _interpolate(node: Any, env: dict[str, str], where: str, problems: list[str]
     return node
 
 
-SECRET_FIELDS = {"password", "username", "key"}
+SECRET_FIELDS = {"password", "username", "key", "secret", "access_token", "access_key_id", "access_key_secret"}
 URL_SECRET = re.compile(r"[?&](key|access_token|secret|sign)=", re.IGNORECASE)
 
 
@@ -453,8 +463,10 @@ def _cross_check(directory: Path, raw: dict[str, dict[str, Any]]) -> list[str]:
             for ident in _strings(rule.get(field)):
                 if have_channels and ident not in known:
                     problems.append(f"{plan_file}: levels[{i}].{field}: unknown recipient or group {ident!r}")
-        if have_channels and Channel.EMAIL in _strings(rule.get("channels", _both_channels())) and not channels.get("email"):
-            problems.append(f"{plan_file}: levels[{i}].channels: email is used but {chan_file} has no email section")
+        for used in _strings(rule.get("channels", _both_channels())):
+            section = CHANNEL_SECTIONS.get(used)
+            if have_channels and section and used != Channel.WECOM and not channels.get(section):  # robots optional
+                problems.append(f"{plan_file}: levels[{i}].channels: {used} is used but {chan_file} has no {section} section")
         for cat in _strings(rule.get("risk_categories")):
             if cat not in RISK_CATEGORIES:
                 problems.append(f"{plan_file}: levels[{i}].risk_categories: unknown risk category {cat!r} "
@@ -475,6 +487,10 @@ def _cross_check(directory: Path, raw: dict[str, dict[str, Any]]) -> list[str]:
         robot = person.get("wecom_robot")
         if robot and robot not in robots:
             problems.append(f"{chan_file}: recipients[{i}].wecom_robot: unknown robot {robot!r}")
+        for field, section in (("dingtalk_robot", "dingtalk_robots"), ("webhook", "webhooks")):
+            named, known_ids = person.get(field), channels.get(section)
+            if named and named not in (known_ids if isinstance(known_ids, dict) else {}):
+                problems.append(f"{chan_file}: recipients[{i}].{field}: unknown {section[:-1].replace('_', ' ')} {named!r}")
     if have_channels:
         for ident in _strings(settings.get("operators")):
             if ident not in known:
@@ -496,6 +512,10 @@ def _schedule_problems(directory: Path, settings: Settings | None) -> list[str]:
                 f"the weekly digest is off until this is fixed, alerts are not affected"]
     return []
 
+
+CHANNEL_SECTIONS: dict[str, str] = {Channel.EMAIL: "email", Channel.WECOM: "wecom_robots", Channel.WECOM_APP: "wecom_app",
+                    Channel.DINGTALK: "dingtalk_robots", Channel.SMS: "sms", Channel.WEBHOOK: "webhooks"}
+"""The channels.yaml section each channel needs (the plugins in alerts/channels/ read the same)."""
 
 REQUIRED_FILES = {
     "hospital": "it names the hospital to monitor",
