@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import yaml
 
 from yuqing.app.demo.channel_servers import AliyunSmsEndpoint, DingTalkEndpoint, WebhookReceiver, WeComAppEndpoint
 from yuqing.app.demo.servers import LocalSMTPServer, WeComEndpoint
-from yuqing.clock import ManualClock
+from yuqing.clock import Clock, ManualClock
 from yuqing.config import AppConfig, load_config
 
 from .conftest import SECRETS, write_config_dir
@@ -83,26 +84,33 @@ def write_channels(config_dir: Path, channels: dict[str, Any], plan_channels: li
         (config_dir / "plan.yaml").write_text(yaml.safe_dump(plan, allow_unicode=True), encoding="utf-8")
 
 
-@pytest.fixture
-def peers(clock: ManualClock) -> Iterator[Peers]:
-    """Every channel's stand-in on 127.0.0.1, sharing the test clock."""
+@contextmanager
+def started_peers(clock: Clock, per_minute: int = 20) -> Iterator[Peers]:
+    """Every channel's stand-in on 127.0.0.1 on the given clock."""
     logins = {SECRETS["YUQING_SMTP_USER"]: SECRETS["YUQING_SMTP_PASSWORD"]}
     with LocalSMTPServer(logins=logins) as smtp, \
-            WeComEndpoint(valid_keys={SECRETS["YUQING_WECOM_CRISIS_KEY"]}, clock=clock) as wecom, \
+            WeComEndpoint(valid_keys={SECRETS["YUQING_WECOM_CRISIS_KEY"]}, clock=clock, per_minute=per_minute) as wecom, \
             WeComAppEndpoint("ww-test-corp", CHANNEL_SECRETS["YUQING_WECOM_APP_SECRET"], 1000002, USERIDS.values(),
-                             clock=clock) as app, \
+                             clock=clock, per_minute=max(per_minute, 30)) as app, \
             DingTalkEndpoint({CHANNEL_SECRETS["YUQING_DINGTALK_TOKEN"]: CHANNEL_SECRETS["YUQING_DINGTALK_SECRET"]},
-                             clock=clock) as ding, \
+                             clock=clock, per_minute=per_minute) as ding, \
             AliyunSmsEndpoint(CHANNEL_SECRETS["YUQING_ALIYUN_KEY_ID"], CHANNEL_SECRETS["YUQING_ALIYUN_KEY_SECRET"],
                               "江城一院", "SMS_200000001", SMS_VARIABLES, clock=clock) as sms, \
             WebhookReceiver(CHANNEL_SECRETS["YUQING_WEBHOOK_SECRET"], clock=clock) as hook:
         yield Peers(smtp, wecom, app, ding, sms, hook)
 
 
+@pytest.fixture
+def peers(clock: ManualClock) -> Iterator[Peers]:
+    """Every channel's stand-in on 127.0.0.1, sharing the test clock."""
+    with started_peers(clock) as started:
+        yield started
+
+
 def all_channels_config(tmp_path: Path, peers: Peers, plan_channels: list[str] | None = None,
                         env: dict[str, str] | None = None, **changes: Any) -> AppConfig:
     """A loaded config with every channel configured against the stand-ins."""
-    config_dir = write_config_dir(tmp_path)
+    config_dir = write_config_dir(tmp_path, operators=["it-oncall"])
     channels = channels_yaml(peers)
     channels.update(changes)
     write_channels(config_dir, channels, plan_channels)

@@ -3,6 +3,7 @@ another runs (or while the daemon runs), on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -201,4 +202,38 @@ def test_two_dispatches_and_two_digests_at_once_send_each_message_once(config_di
         with store.session() as sess:
             queued = list(sess.scalars(select(OutboxMessage.dedup_key).where(OutboxMessage.purpose == "digest")))
         assert queued and len(queued) == len(set(queued))  # one digest, queued once
+    store.dispose()
+
+
+def test_two_dispatches_at_once_on_every_channel_send_each_message_once(config_dir: Path) -> None:
+    """Each channel on its own thread in each of two processes: still one delivery per message, per stand-in."""
+    from yuqing.alerts.channels import REGISTRY
+    from yuqing.clock import SystemClock
+
+    from .channels_support import CHANNEL_SECRETS, channels_yaml, started_peers, write_channels
+
+    store = _seed(config_dir, 6)
+    with started_peers(SystemClock(), per_minute=100) as peers:
+        write_channels(config_dir, channels_yaml(peers), plan_channels=[c.value for c in REGISTRY])
+        env = {**_env(config_dir), **CHANNEL_SECRETS}
+        assert subprocess.run([*YUQING, "analyze"], env=env, capture_output=True).returncode == 0
+        procs = [subprocess.Popen([*YUQING, "dispatch"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+        results = [p.communicate(timeout=600) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], [r[1][-800:] for r in results]
+        delivered = {
+            "email": [m["X-Yuqing-Key"] for m in peers.smtp.messages],
+            "wecom": [json.dumps(p, sort_keys=True) for p in peers.wecom.messages],
+            "wecom_app": [json.dumps(p, sort_keys=True) for p in peers.app.messages],
+            "dingtalk": [json.dumps(p, sort_keys=True) for p in peers.ding.messages],
+            "sms": [m["OutId"] for m in peers.sms.messages],
+            "webhook": [m["id"] for m in peers.hook.messages],
+        }
+        for channel, keys in delivered.items():
+            assert len(keys) == len(set(keys)), (channel, Counter(keys).most_common(2))
+        assert all(delivered[c] for c in ("email", "wecom", "wecom_app", "dingtalk", "webhook")), delivered
+        with store.session() as sess:
+            rows = list(sess.execute(select(OutboxMessage.channel, OutboxMessage.status)))
+        sent = Counter(channel for channel, status in rows if status == "sent")
+        assert {c: sent[c] for c in delivered} == {c: len(keys) for c, keys in delivered.items()}
     store.dispose()
