@@ -292,3 +292,13 @@ def test_cli_channels_test_prints_what_each_channel_answered(tmp_path: Path, pee
     assert "not-the-shared-secret" not in bad.stdout + bad.stderr
     unknown = run("fax")
     assert unknown.returncode == 1 and "unknown channel(s) fax" in unknown.stderr
+
+
+def test_every_channel_has_one_plugin_whose_section_the_config_validates() -> None:
+    from yuqing.channel_config import CHANNEL_SECTIONS, ChannelSections
+    from yuqing.vocabulary import Channel
+
+    assert set(REGISTRY) == set(Channel)
+    for channel, plugin in REGISTRY.items():
+        assert plugin.channel == channel and plugin.section == CHANNEL_SECTIONS[channel]
+        assert plugin.section in ChannelSections.model_fields

@@ -118,5 +118,7 @@ def test_a_message_claimed_by_a_crashed_dispatcher_goes_within_a_minute(store: S
     _alert(store, cfg, clock, ["email"], ids=["vp"])
     assert _claim(store, 1, clock.now(), RetryPolicy(lease_seconds=cfg.channels.delivery.lease_seconds))  # then dies
     assert dispatch(store, cfg, clock, senders).sent == []
-    clock.advance(seconds=60)
+    clock.advance(seconds=29)
+    assert dispatch(store, cfg, clock, senders).sent == []  # still leased
+    clock.advance(seconds=1)  # lease (30 s) + the daemon's dispatch interval (30 s): within a minute
     assert dispatch(store, cfg, clock, senders).sent == [1]

@@ -1,8 +1,11 @@
-"""channels.yaml sections for the channels beyond e-mail and WeCom robots, and how dispatch behaves.
+"""The core half of every channel: its channels.yaml section, the recipient field that addresses it,
+and how dispatch behaves (delivery:).
 
 Core, so `load_config` validates every channel's fields in the one run that reports all problems;
-the rest of a channel (rendering, sender, errors) is its plugin in alerts/channels/. Every secret
-field is a SecretStr written as ${ENV_VAR}.
+the other half of a channel (rendering, sender, secrets, errors) is its plugin in alerts/channels/.
+Adding a channel: its name in yuqing.vocabulary.Channel, its model, section and address field here,
+its plugin module and one REGISTRY line there (tests/test_alerts_channels.py checks both halves
+agree). Every secret field is a SecretStr written as ${ENV_VAR}.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from datetime import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from yuqing.vocabulary import Channel
 
 PlanLevel = Literal["IV", "III", "II", "I"]
 CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -36,6 +41,27 @@ def _quiet_levels() -> list[Literal["IV"]]:
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmailChannel(_Model):
+    """One SMTP server; username and password are secrets."""
+
+    host: str
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = Field(description="From address.")
+    starttls: bool = False
+    ssl: bool = False
+    username: SecretStr | None = None
+    password: SecretStr | None = None
+    timeout_seconds: int = Field(20, ge=1)
+
+
+class WeComRobot(_Model):
+    """A WeCom group robot; its webhook key is a secret."""
+
+    key: SecretStr
+    base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    per_minute: int = Field(20, ge=1)
 
 
 class WeComApp(_Model):
@@ -130,10 +156,44 @@ class Delivery(_Model):
     breaker_failures: int = Field(default=3, ge=1, description="Consecutive failures that pause a channel.")
     breaker_seconds: int = Field(default=60, ge=5, description="First pause; doubles while the channel keeps failing.")
     channel_pass_seconds: int = Field(default=20, ge=1, description="How long one dispatch pass sends on a channel.")
-    lease_seconds: int = Field(default=60, ge=10, description="A message claimed by a dispatcher that died is retried "
+    lease_seconds: int = Field(default=30, ge=10, description="A message claimed by a dispatcher that died is retried "
                                                       "after this; renewed while a send is under way.")
     max_alert_age_hours: float | None = Field(default=24, gt=0, description="Mentions older than this open no "
                                                                     "incident alerts (a backfill pages nobody).")
     rollup_threshold: int = Field(default=4, ge=2, description="Incidents opened in one pass from which each recipient "
                                                        "gets one roll-up per channel instead of one alert each.")
     quiet_hours: QuietHours | None = None
+
+
+class ChannelSections(_Model):
+    """channels.yaml: one section per channel (config.Channels adds recipients and groups)."""
+
+    email: EmailChannel | None = None
+    wecom_robots: dict[str, WeComRobot] = Field(default_factory=dict)
+    wecom_app: WeComApp | None = None
+    dingtalk_robots: dict[str, DingTalkRobot] = Field(default_factory=dict)
+    sms: AliyunSms | None = None
+    webhooks: dict[str, Webhook] = Field(default_factory=dict)
+    delivery: Delivery = Delivery()
+
+
+class RecipientAddresses(_Model):
+    """How each channel reaches one person (config.Recipient adds id, name and role)."""
+
+    email: str | None = None
+    wecom_robot: str | None = Field(default=None, description="Robot id this person's group is reached by.")
+    wecom_mention: str | None = Field(default=None, description="Mobile or userid to @ in the robot message.")
+    wecom_userid: str | None = Field(default=None, description="WeCom userid for application messages (wecom_app).")
+    mobile: str | None = Field(default=None, pattern=r"^\+?\d{6,15}$", description="Mobile for SMS and DingTalk @.")
+    dingtalk_robot: str | None = Field(default=None, description="DingTalk robot id this person's group is reached by.")
+    webhook: str | None = Field(default=None, description="Webhook id (OA or duty system) this person is reached through.")
+
+
+CHANNEL_SECTIONS: dict[str, str] = {Channel.EMAIL: "email", Channel.WECOM: "wecom_robots", Channel.WECOM_APP: "wecom_app",
+                                    Channel.DINGTALK: "dingtalk_robots", Channel.SMS: "sms", Channel.WEBHOOK: "webhooks"}
+"""The channels.yaml section each channel needs (its plugin's `section`)."""
+
+RECIPIENT_REFERENCES: dict[str, tuple[str, str]] = {
+    "wecom_robot": ("wecom_robots", "robot"), "dingtalk_robot": ("dingtalk_robots", "dingtalk robot"),
+    "webhook": ("webhooks", "webhook")}
+"""Recipient fields that name an entry of a section, checked by check-config."""

@@ -17,13 +17,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from yuqing.channel_config import AliyunSms, Delivery, DingTalkRobot, Webhook, WeComApp
+from yuqing.channel_config import CHANNEL_SECTIONS, RECIPIENT_REFERENCES, ChannelSections, RecipientAddresses
+from yuqing.channel_config import EmailChannel as EmailChannel  # re-exported: its home before the plugins
+from yuqing.channel_config import WeComRobot as WeComRobot
 from yuqing.resources import EXAMPLE_CONFIG, default_data_dir
 from yuqing.vocabulary import Channel
 
@@ -242,36 +243,12 @@ class Plan(_Model):
 # --- channels.yaml ---------------------------------------------------------------
 
 
-class EmailChannel(_Model):
-    host: str
-    port: int = Field(25, ge=1, le=65535)
-    sender: str = Field(description="From address.")
-    starttls: bool = False
-    ssl: bool = False
-    username: SecretStr | None = None
-    password: SecretStr | None = None
-    timeout_seconds: int = Field(20, ge=1)
+class Recipient(RecipientAddresses):
+    """A person; how each channel reaches them is in RecipientAddresses (yuqing/channel_config.py)."""
 
-
-class WeComRobot(_Model):
-    """A WeCom group robot; its webhook key is a secret."""
-
-    key: SecretStr
-    base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
-    per_minute: int = Field(20, ge=1)
-
-
-class Recipient(_Model):
     id: str
     name: str
     role: str = ""
-    email: str | None = None
-    wecom_robot: str | None = Field(None, description="Robot id this person's group is reached by.")
-    wecom_mention: str | None = Field(None, description="Mobile or userid to @ in the robot message.")
-    wecom_userid: str | None = Field(None, description="WeCom userid for application messages (wecom_app).")
-    mobile: str | None = Field(None, pattern=r"^\+?\d{6,15}$", description="Mobile for SMS and DingTalk @.")
-    dingtalk_robot: str | None = Field(None, description="DingTalk robot id this person's group is reached by.")
-    webhook: str | None = Field(None, description="Webhook id (OA or duty system) this person is reached through.")
 
 
 class Group(_Model):
@@ -280,14 +257,9 @@ class Group(_Model):
     members: list[str]
 
 
-class Channels(_Model):
-    email: EmailChannel | None = None
-    wecom_robots: dict[str, WeComRobot] = Field(default_factory=dict)
-    wecom_app: WeComApp | None = None
-    dingtalk_robots: dict[str, DingTalkRobot] = Field(default_factory=dict)
-    sms: AliyunSms | None = None
-    webhooks: dict[str, Webhook] = Field(default_factory=dict)
-    delivery: Delivery = Delivery()
+class Channels(ChannelSections):
+    """channels.yaml: each channel's section (ChannelSections, yuqing/channel_config.py), then people."""
+
     recipients: list[Recipient] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
     digest_to: list[str] = Field(default_factory=list, description="Recipient or group ids.")
@@ -456,7 +428,6 @@ def _cross_check(directory: Path, raw: dict[str, dict[str, Any]]) -> list[str]:
     known_categories = ", ".join(RISK_CATEGORIES)
     people = {r.get("id") for r in _dicts(channels.get("recipients"))}
     known = people | {g.get("id") for g in _dicts(channels.get("groups"))}
-    robots = set(channels.get("wecom_robots") or {}) if isinstance(channels.get("wecom_robots"), dict) else set()
     have_channels = "channels" in raw
     for i, rule in enumerate(_dicts(plan.get("levels"))):
         for field in ("notify", "escalate_to"):
@@ -484,13 +455,10 @@ def _cross_check(directory: Path, raw: dict[str, dict[str, Any]]) -> list[str]:
             if member not in people:
                 problems.append(f"{chan_file}: groups[{i}].members: unknown recipient {member!r}")
     for i, person in enumerate(_dicts(channels.get("recipients"))):
-        robot = person.get("wecom_robot")
-        if robot and robot not in robots:
-            problems.append(f"{chan_file}: recipients[{i}].wecom_robot: unknown robot {robot!r}")
-        for field, section in (("dingtalk_robot", "dingtalk_robots"), ("webhook", "webhooks")):
+        for field, (section, what) in RECIPIENT_REFERENCES.items():
             named, known_ids = person.get(field), channels.get(section)
             if named and named not in (known_ids if isinstance(known_ids, dict) else {}):
-                problems.append(f"{chan_file}: recipients[{i}].{field}: unknown {section[:-1].replace('_', ' ')} {named!r}")
+                problems.append(f"{chan_file}: recipients[{i}].{field}: unknown {what} {named!r}")
     if have_channels:
         for ident in _strings(settings.get("operators")):
             if ident not in known:
@@ -512,10 +480,6 @@ def _schedule_problems(directory: Path, settings: Settings | None) -> list[str]:
                 f"the weekly digest is off until this is fixed, alerts are not affected"]
     return []
 
-
-CHANNEL_SECTIONS: dict[str, str] = {Channel.EMAIL: "email", Channel.WECOM: "wecom_robots", Channel.WECOM_APP: "wecom_app",
-                    Channel.DINGTALK: "dingtalk_robots", Channel.SMS: "sms", Channel.WEBHOOK: "webhooks"}
-"""The channels.yaml section each channel needs (the plugins in alerts/channels/ read the same)."""
 
 REQUIRED_FILES = {
     "hospital": "it names the hospital to monitor",

@@ -12,8 +12,9 @@ from email.utils import format_datetime, make_msgid
 
 from yuqing.alerts.channels.base import ChannelPlugin, Envelope, Rendered
 from yuqing.alerts.outbox import Outgoing, SendError
+from yuqing.channel_config import EmailChannel
 from yuqing.clock import Clock
-from yuqing.config import AppConfig, EmailChannel, Recipient
+from yuqing.config import AppConfig, Recipient
 from yuqing.vocabulary import Channel
 
 log = logging.getLogger(__name__)

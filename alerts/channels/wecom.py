@@ -24,8 +24,9 @@ from yuqing.alerts.channels.base import (
     unknown_destination,
 )
 from yuqing.alerts.outbox import Outgoing, RateLimited, SendError
+from yuqing.channel_config import WeComRobot
 from yuqing.clock import Clock
-from yuqing.config import AppConfig, Recipient, WeComRobot
+from yuqing.config import AppConfig, Recipient
 from yuqing.vocabulary import Channel
 
 log = logging.getLogger(__name__)
