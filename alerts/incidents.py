@@ -358,7 +358,9 @@ def resolve(store: Store, incident_id: int, by: str, clock: Clock, note: str = "
 def _cancel_pending(sess: Session, incident: Incident, why: str) -> int:
     """Unsent alerts and escalations of a closed false alarm are cancelled, not delivered late."""
     rows = sess.scalars(select(OutboxMessage).where(OutboxMessage.incident_id == incident.id,
-                                                    OutboxMessage.status == MessageStatus.PENDING))
+                                                    OutboxMessage.status == MessageStatus.PENDING,
+                                                    ~OutboxMessage.dedup_key.startswith("rollup:"),  # a roll-up lists
+                                                    ~OutboxMessage.dedup_key.startswith("quiet:")))  # other incidents too
     n = 0
     for row in rows:
         row.status, row.last_error = MessageStatus.CANCELLED, why

@@ -4,6 +4,7 @@ channels of the highest level they are told about."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ def rollup_rendered(cfg: AppConfig, items: list[RollupItem], title: str, intro: 
                    plan_name=cfg.plan.name)
     return Rendered(subject=subject, text=render("rollup.txt.j2", **context), html=render("rollup.html.j2", **context),
                     markdown=render("rollup.md.j2", **context), level=items[0].level,
+                    mention_text=f"{title}：{len(items)} 起舆情待确认，最高 {items[0].level_label}，详见上一条消息。",
                     sms={"level": items[0].level_label, "title": f"{len(items)} 起舆情同时出现",
                          "incident": ",".join(str(i.incident_id) for i in items[:5]), "hospital": cfg.hospital.name})
 
@@ -76,8 +78,8 @@ def enqueue_rollup(sess: Session, cfg: AppConfig, now: datetime, incidents: list
         top = max(theirs, key=lambda i: level_rank(i.level))
         rendered = rollup_rendered(cfg, _items(sess, cfg, theirs), title, intro)
         envelopes = route(cfg, people, cfg.plan.rule(top.level).channels, rendered)
-        added += len(enqueue_envelopes(sess, now, f"{key}:{'-'.join(map(str, ids))}", "alert", envelopes,
-                                       incident_id=top.id))
+        listed = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:12]  # dedup keys hold 200 characters
+        added += len(enqueue_envelopes(sess, now, f"{key}:{listed}", "alert", envelopes, incident_id=top.id))
     audit(sess, now, "incidents.rollup", key, incidents=[i.id for i in incidents], messages=added)
     log.info("roll-up %s: %d incident(s), %d message(s)", key, len(incidents), added)
     return added

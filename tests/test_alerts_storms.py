@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from yuqing.alerts.incidents import sync_incidents
+from yuqing.alerts.incidents import _cancel_pending, sync_incidents
 from yuqing.alerts.outbox import dispatch
 from yuqing.alerts.rollup import QUIET, release_quiet
 from yuqing.channel_config import QuietHours
@@ -54,6 +54,10 @@ def test_many_incidents_at_once_make_one_rollup_per_recipient_and_channel(store:
     body = emails[0].body
     assert all(f"事件{i}" in body for i in range(2)) and body.index("Ⅲ级") < body.index("Ⅳ级")
     assert len([r for r in rows if r.channel == "wecom" and ":mention" not in r.dedup_key]) == 1
+    assert all(len(r.dedup_key) <= 200 for r in rows)
+    with store.session() as sess:  # a false alarm of the incident a roll-up is filed under cancels not the others' alert
+        top = sess.get(Incident, emails[0].incident_id)
+        assert top.level == "III" and _cancel_pending(sess, top, "误报") == 0
     assert len(dispatch(store, cfg, clock, senders).sent) == len(rows)
     assert sync_incidents(store, cfg, clock) == []  # nothing said twice
 

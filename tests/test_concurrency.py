@@ -55,6 +55,14 @@ def _stories(n: int) -> list[str]:
     return STORIES[:n]
 
 
+def _one_alert_each(config_dir: Path) -> None:
+    """No storm roll-up: these tests count one alert per incident (test_alerts_storms covers roll-ups)."""
+    path = config_dir / "channels.yaml"
+    channels = yaml.safe_load(path.read_text(encoding="utf-8"))
+    channels["delivery"] = {"rollup_threshold": 1000}
+    path.write_text(yaml.safe_dump(channels, allow_unicode=True), encoding="utf-8")
+
+
 def _seed(config_dir: Path, n: int) -> Store:
     cfg = load_config(config_dir, env=SECRETS)
     store = Store.migrated(cfg.database_url)
@@ -102,6 +110,7 @@ def _assert_once_each(store: Store, n: int, results: list[subprocess.CompletedPr
 
 def test_two_analyses_at_once_on_sqlite(config_dir: Path) -> None:
     n = 20
+    _one_alert_each(config_dir)
     store = _seed(config_dir, n)
     results = _two_at_once(config_dir)
     _assert_once_each(store, n, results)
@@ -118,6 +127,7 @@ def test_two_analyses_at_once_on_postgresql(config_dir: Path) -> None:
         settings = yaml.safe_load((config_dir / "settings.yaml").read_text(encoding="utf-8"))
         settings["database_url"] = url
         (config_dir / "settings.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+        _one_alert_each(config_dir)
         store = _seed(config_dir, n)
         try:
             _assert_once_each(store, n, _two_at_once(config_dir, url))
