@@ -90,6 +90,8 @@ def test_a_level_ii_incident_reaches_every_channel(tmp_path: Path, peers: Peers,
     assert channels == {c.value for c in REGISTRY}
     assert sorted(m["touser"] for m in peers.app.messages) == sorted(USERIDS.values())
     assert peers.ding.messages[0]["at"]["atMobiles"] == [MOBILES[p] for p in ("duty-officer", "head-publicity", "vp")]
+    ding_text = peers.ding.messages[0]["markdown"]["text"]
+    assert "舆情预警" in ding_text and "<font" not in ding_text and ding_text.endswith("@13800000003")
     assert sorted(m["PhoneNumbers"] for m in peers.sms.messages) == sorted(
         MOBILES[p] for p in ("duty-officer", "head-publicity", "vp"))
     variables = json.loads(peers.sms.messages[0]["TemplateParam"])

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import urllib.parse
 from datetime import timedelta
 
@@ -38,6 +39,7 @@ DINGTALK_TEXT_BYTES = 20000  # content above this is refused
 TITLE_CHARS = 64
 THROTTLED, SECURITY, NO_TOKEN, STOPPED = 130101, 310000, 300001, 400102
 THROTTLE_PAUSE = timedelta(minutes=10)
+WECOM_COLOUR = re.compile(r"</?font[^>]*>")  # WeCom's <font color="warning">; scraped text never holds a "<" (md)
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -120,9 +122,11 @@ class DingTalkPlugin(ChannelPlugin):
         return robots
 
     def envelopes(self, cfg: AppConfig, people: list[Recipient], msg: Rendered) -> list[Envelope]:
-        """One markdown message per robot (the WeCom markdown is neutralised the same way), members @-ed."""
+        """One markdown message per robot (the WeCom markdown, neutralised the same way, without WeCom's colour
+        tags), members @-ed by mobile."""
+        text = WECOM_COLOUR.sub("", msg.markdown)
         return [Envelope(Channel.DINGTALK, robot_id, robot_id, msg.subject,
-                         dingtalk_markdown(msg.subject, msg.markdown, [str(p.mobile) for p in members if p.mobile]),
+                         dingtalk_markdown(msg.subject, text, [str(p.mobile) for p in members if p.mobile]),
                          None, f"dingtalk:{robot_id}")
                 for robot_id, members in self._by_robot(cfg, people).items()]
 
