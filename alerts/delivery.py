@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from yuqing.alerts.channels import REGISTRY
 from yuqing.alerts.channels.base import FALLBACK_MARK, ChannelPlugin
-from yuqing.alerts.outbox import SendError
+from yuqing.alerts.outbox import RateLimited, SendError
 from yuqing.channel_config import Delivery
 from yuqing.config import AppConfig, Recipient
 from yuqing.models import Incident, MessageStatus, OutboxMessage
@@ -53,7 +53,7 @@ class Breaker:
             if failure is None:
                 self.failures, self.paused_until, self.pause = 0, None, timedelta(0)
                 return False
-            if failure.permanent or failure.__class__.__name__ == "RateLimited":
+            if failure.permanent or isinstance(failure, RateLimited):
                 return False
             self.failures += 1
             self.last_error = str(failure)[:300]
