@@ -63,7 +63,7 @@ def _rendered(sess: Session, cfg: AppConfig, incident: Incident, rule: LevelRule
     ev = event_facts(sess, cfg, incident.event)
     subject = f"【舆情超时未确认 {label}】{cfg.hospital.name}：{ev['headline']}"
     context = dict(
-        subject=subject, level_label=label, hospital=cfg.hospital.name, plan_name=cfg.plan.name,
+        subject=subject, level=rule.level, level_label=label, hospital=cfg.hospital.name, plan_name=cfg.plan.name,
         incident_id=incident.id, reason=incident.reason, ev=ev, round=incident.escalations,
         told_at=local_time(_told_at(sess, incident), tz), told_names=people_names(cfg, rule.notify),
         deadline=local_time(incident.ack_deadline, tz),

@@ -8,7 +8,7 @@ new to say and two racing runs cannot both send.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -116,7 +116,7 @@ def alert_rendered(sess: Session, cfg: AppConfig, incident: Incident, event: Eve
     prefix = {"opened": "舆情预警", "raised": "舆情升级", "reopened": "舆情复发"}[kind]
     subject = f"【{prefix} {label}】{cfg.hospital.name}：{ev['headline']}"
     context = dict(
-        kind=kind, subject=subject, level_label=label,
+        kind=kind, subject=subject, level=rule.level, level_label=label,
         prev_label=level_label(prev_level, cfg.plan.rule(prev_level)) if prev_level else "",
         hospital=cfg.hospital.name, plan_name=cfg.plan.name, incident_id=incident.id, reason=incident.reason,
         ev=ev, deadline=local_time(incident.ack_deadline, tz), ack_command=ack_command(incident.id),
@@ -129,13 +129,23 @@ def alert_rendered(sess: Session, cfg: AppConfig, incident: Incident, event: Eve
 def _notify(sess: Session, cfg: AppConfig, now: datetime, incident: Incident, event: Event, rule: LevelRule,
             kind: str, key: str, prev_level: str | None) -> int:
     """Enqueue the alert to the level's recipients on its channels; returns how many messages."""
+    from yuqing.alerts.rollup import QUIET, quiet_until
+
+    held_until = quiet_until(cfg, rule.level, now)
+    if held_until is not None:  # quiet hours: the ack clock starts when people are told, in the morning
+        incident.ack_deadline = incident.next_escalation_at = held_until + timedelta(minutes=rule.ack_minutes)
     link, link_context = incident_links(cfg, incident.id, now)
     rendered = alert_rendered(sess, cfg, incident, event, rule, kind, prev_level, link_context)
     envelopes = route(cfg, rule.notify, rule.channels, rendered, link)
     if not envelopes:
         log.error("incident %s: nobody on %s can be reached on %s", incident.id, rule.notify, rule.channels)
         audit(sess, now, "incident.unreachable", f"incident:{incident.id}", recipients=rule.notify)
-    return len(enqueue_envelopes(sess, now, key, "alert", envelopes, incident_id=incident.id))
+    added = enqueue_envelopes(sess, now, key, QUIET if held_until else "alert", envelopes, incident_id=incident.id)
+    if held_until is not None:
+        for row in added:  # released as one roll-up after quiet hours; sent as they are if that never runs
+            row.next_attempt_at = held_until + timedelta(minutes=10)
+        audit(sess, now, "incident.quiet_held", f"incident:{incident.id}", until=held_until.isoformat())
+    return len(added)
 
 
 def _start_clock(incident: Incident, rule: LevelRule, now: datetime) -> None:
@@ -147,8 +157,9 @@ def _start_clock(incident: Incident, rule: LevelRule, now: datetime) -> None:
     incident.updated_at = now
 
 
-def _open(sess: Session, cfg: AppConfig, now: datetime, event: Event, decision: LevelDecision) -> IncidentChange:
-    """A first incident for an event."""
+def _open(sess: Session, cfg: AppConfig, now: datetime, event: Event, decision: LevelDecision,
+          storm: list[Incident] | None = None) -> IncidentChange:
+    """A first incident for an event; with `storm`, its alert waits there for the caller's roll-up decision."""
     incident = Incident(event_id=event.id, level=decision.level, reason=decision.reason, opened_at=now,
                         updated_at=now, escalations=0)
     _start_clock(incident, decision.rule, now)
@@ -157,7 +168,11 @@ def _open(sess: Session, cfg: AppConfig, now: datetime, event: Event, decision: 
     transition(sess, incident, now, "opened", from_status=None, from_level=None, note=decision.reason)
     audit(sess, now, "incident.opened", f"incident:{incident.id}", event_id=event.id, level=decision.level,
           reason=decision.reason)
-    sent = _notify(sess, cfg, now, incident, event, decision.rule, "opened", f"incident:{incident.id}:open", None)
+    if storm is not None:
+        storm.append(incident)
+        sent = 0
+    else:
+        sent = _notify(sess, cfg, now, incident, event, decision.rule, "opened", f"incident:{incident.id}:open", None)
     log.info("incident %s opened at level %s for event %s: %s", incident.id, decision.level, event.id,
              decision.reason)
     return IncidentChange(incident.id, event.id, "opened", None, decision.level, decision.reason, sent)
@@ -190,15 +205,27 @@ def _flared(sess: Session, event: Event, since: datetime) -> bool:
         Mention.event_id == event.id, Mention.negative.is_(True), Mention.fetched_at > since)) or 0) > 0
 
 
-def _sync_event(sess: Session, cfg: AppConfig, now: datetime, event: Event) -> IncidentChange | None:
+def _too_old(cfg: AppConfig, event: Event, now: datetime) -> bool:
+    """An event whose newest mention is older than max_alert_age_hours (a backfill, a first run over a
+    source's history) pages nobody; it still counts in events and the digest."""
+    hours = cfg.channels.delivery.max_alert_age_hours
+    last = event.last_seen
+    if hours is None or last is None:
+        return False
+    last = last.replace(tzinfo=now.tzinfo) if last.tzinfo is None and now.tzinfo is not None else last
+    return now - last > timedelta(hours=hours)
+
+
+def _sync_event(sess: Session, cfg: AppConfig, now: datetime, event: Event,
+                storm: list[Incident] | None = None) -> IncidentChange | None:
     """Bring one event's incident in line with the plan; None when nothing changes."""
     decision = assess(event, cfg.plan)
+    if decision is None or _too_old(cfg, event, now):
+        return None
     incident = sess.scalar(select(Incident).where(Incident.event_id == event.id)
                            .order_by(Incident.id.desc()).limit(1))
-    if decision is None:
-        return None
     if incident is None:
-        return _open(sess, cfg, now, event, decision)
+        return _open(sess, cfg, now, event, decision, storm)
     if incident.status == IncidentStatus.RESOLVED:
         if incident.resolved_at is not None and _flared(sess, event, incident.resolved_at):
             return _raise(sess, cfg, now, incident, event, decision, "reopened")
@@ -215,11 +242,36 @@ def sync_incidents(store: Store, cfg: AppConfig, clock: Clock) -> list[IncidentC
     changes: list[IncidentChange] = []
     with store.session() as sess:
         events = list(sess.scalars(select(Event).where(Event.updated_at >= since).order_by(Event.id)))
+        storm: list[Incident] = []
         for event in events:
-            change = _sync_event(sess, cfg, now, event)
+            change = _sync_event(sess, cfg, now, event, storm)
             if change is not None:
                 changes.append(change)
+        sent = _announce_openings(sess, cfg, now, storm)
+        changes = [replace(c, messages=sent.get(c.incident_id, c.messages)) for c in changes]
     return changes
+
+
+def _announce_openings(sess: Session, cfg: AppConfig, now: datetime, opened: list[Incident]) -> dict[int, int]:
+    """Alerts for the incidents opened in one pass: one each, or from rollup_threshold on (an alert storm)
+    one roll-up per recipient and channel, highest level first. Returns messages queued per incident."""
+    from yuqing.alerts.rollup import enqueue_rollup, quiet_until
+
+    held = [inc for inc in opened if quiet_until(cfg, inc.level, now) is not None]  # they wait for the morning
+    loud = [inc for inc in opened if inc not in held]
+    one_each = held if len(loud) >= cfg.channels.delivery.rollup_threshold else opened
+    sent = {inc.id: _notify(sess, cfg, now, inc, inc.event, cfg.plan.rule(inc.level), "opened",
+                            f"incident:{inc.id}:open", None) for inc in one_each}
+    if one_each is opened:
+        return sent
+    opened = loud
+    title = "舆情预警汇总"
+    intro = f"本轮分析同时开启 {len(opened)} 起舆情事件，合并为一条通知，按级别从高到低排列。"
+    ids = sorted(inc.id for inc in opened)
+    added = enqueue_rollup(sess, cfg, now, opened, f"rollup:{ids[0]}-{ids[-1]}", title, intro)
+    log.warning("alert storm: %d incidents opened at once, %d roll-up message(s) instead of one alert each",
+                len(opened), added)
+    return sent | {inc.id: 0 for inc in opened} | {ids[0]: added}
 
 
 # --- people acting on an incident ----------------------------------------------------------------
@@ -394,7 +446,9 @@ def declare_false_alarm(store: Store, cfg: AppConfig, incident_id: int, by: str,
 def _cancel_pending(sess: Session, incident: Incident, why: str) -> int:
     """Unsent alerts and escalations of a closed false alarm are cancelled, not delivered late."""
     rows = sess.scalars(select(OutboxMessage).where(OutboxMessage.incident_id == incident.id,
-                                                    OutboxMessage.status == MessageStatus.PENDING))
+                                                    OutboxMessage.status == MessageStatus.PENDING,
+                                                    ~OutboxMessage.dedup_key.startswith("rollup:"),  # a roll-up lists
+                                                    ~OutboxMessage.dedup_key.startswith("quiet:")))  # other incidents too
     n = 0
     for row in rows:
         row.status, row.last_error = MessageStatus.CANCELLED, why
@@ -425,7 +479,7 @@ def _false_alarm(sess: Session, cfg: AppConfig, now: datetime, incident: Inciden
         label = level_label(rule.level, rule)
         ev = event_facts(sess, cfg, incident.event)
         subject = f"【舆情误报撤销 {label}】{cfg.hospital.name}：{ev['headline']}"
-        context = dict(subject=subject, level_label=label, hospital=cfg.hospital.name, plan_name=cfg.plan.name,
+        context = dict(subject=subject, level=rule.level, level_label=label, hospital=cfg.hospital.name, plan_name=cfg.plan.name,
                        incident_id=incident.id, reason=incident.reason, ev=ev, by=by, at=local_time(now, tz),
                        note=note)
         envelopes = route(cfg, rule.notify, rule.channels, incident_message("false_alarm", **context))

@@ -8,14 +8,13 @@ person and one robot message per WeCom group, with the group's people @-mentione
 
 from __future__ import annotations
 
+import dataclasses
 import html
-import json
 import logging
 import re
 import secrets
 import urllib.parse
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -25,22 +24,24 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yuqing.alerts.outbox import InlineImage, enqueue
+from yuqing.alerts.channels import REGISTRY
+from yuqing.alerts.channels.base import TRUNCATED, Envelope, Rendered, fit_bytes
+from yuqing.alerts.channels.wecom import MOBILE, WECOM_MARKDOWN_BYTES, WECOM_TEXT_BYTES, wecom_markdown, wecom_text
+from yuqing.alerts.outbox import enqueue
 from yuqing.alerts.plan import risk_name, tier_name
 from yuqing.config import AppConfig, Recipient
 from yuqing.models import Channel, Event, Mention, OutboxMessage, SourceState
 
 log = logging.getLogger(__name__)
 
-WECOM_MARKDOWN_BYTES = 4096
-WECOM_TEXT_BYTES = 2048
-TRUNCATED = "…（内容过长已截断）"
-MOBILE = re.compile(r"^\+?\d{6,15}$")
+__all__ = ["MOBILE", "TRUNCATED", "WECOM_MARKDOWN_BYTES", "WECOM_TEXT_BYTES", "Envelope", "Rendered", "fit_bytes",
+           "incident_message", "route", "enqueue_envelopes", "wecom_markdown", "wecom_text"]
+
 MD_REPLACE = str.maketrans({"<": "＜", ">": "＞", "[": "［", "]": "］", "`": "｀", "*": "＊",
                             "&": "＆", "\\": "＼", "|": "｜"})
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 TZ_LABELS = {"Asia/Shanghai": "北京时间", "Asia/Chongqing": "北京时间", "Asia/Hong_Kong": "香港时间"}
-# Where a recipient's own incident link goes in a rendered message; filled per recipient by route().
+# Where a recipient's own incident link goes in a rendered message; filled per audience by route().
 # Random per process, so scraped text can never contain it and have a link put in its place.
 LINK_SLOT = f"yuqing-link-{secrets.token_hex(12)}"
 
@@ -75,15 +76,6 @@ def md_url(value: Any) -> str:
     return urllib.parse.quote(safe_url(value), safe=":/?#@!$&'*+,;=%-._~")
 
 
-def fit_bytes(text: str, limit: int, marker: str = TRUNCATED) -> str:
-    """Cut text to at most limit UTF-8 bytes on a character boundary, marking the cut."""
-    raw = text.encode("utf-8")
-    if len(raw) <= limit:
-        return text
-    room = limit - len(marker.encode("utf-8"))
-    return raw[:room].decode("utf-8", errors="ignore") + marker
-
-
 # --- templates ---------------------------------------------------------------------------
 
 
@@ -105,15 +97,20 @@ def render(name: str, **context: Any) -> str:
 
 def incident_message(template: str, **context: Any) -> Rendered:
     """An incident message (alert, escalation, false alarm) in every form: template.txt/.html/.md, and
-    template_mention.txt for the @-mention where the template has one; context['subject'] on one line."""
+    template_mention.txt for the @-mention where the template has one; context['subject'] on one line;
+    context['level'] (the plan level) lets SMS go for the levels it is for."""
     env = template_env()
     context.setdefault("has_link", False)
     context.setdefault("action_link", LINK_SLOT)
     context.setdefault("link_days", 0)
     mention = f"{template}_mention.txt.j2"
+    ev = context.get("ev") or {}
+    sms = {"level": str(context.get("level_label", "")), "title": oneline(ev.get("headline", context["subject"]), 100),
+           "incident": str(context.get("incident_id", "")), "hospital": str(context.get("hospital", ""))}
     return Rendered(subject=" ".join(str(context["subject"]).split())[:200], text=render(f"{template}.txt.j2", **context),
                     html=render(f"{template}.html.j2", **context), markdown=render(f"{template}.md.j2", **context),
-                    mention_text=render(mention, **context) if mention in env.list_templates() else "")
+                    mention_text=render(mention, **context) if mention in env.list_templates() else "",
+                    level=context.get("level"), sms=sms)
 
 
 def local_time(dt: datetime | None, tz: str) -> str:
@@ -183,103 +180,43 @@ def event_facts(sess: Session, cfg: AppConfig, event: Event) -> dict[str, Any]:
 # --- routing -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Rendered:
-    """One message in every form a channel needs (e-mail HTML may differ from the page: images by cid)."""
-
-    subject: str
-    text: str
-    html: str
-    markdown: str
-    mention_text: str = ""
-    email_html: str | None = None
-    images: tuple[InlineImage, ...] = ()
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """One message for one address, before it enters the outbox."""
-
-    channel: str
-    recipient: str
-    address: str
-    subject: str
-    body: str
-    body_html: str | None
-    suffix: str
-    images: tuple[InlineImage, ...] = ()
-
-
-def wecom_markdown(content: str, userids: list[str]) -> str:
-    """The robot's markdown payload: content cut to 4096 bytes, @userid mentions kept whole."""
-    mentions = "\n" + " ".join(f"<@{u}>" for u in userids) if userids else ""
-    room = WECOM_MARKDOWN_BYTES - len(mentions.encode("utf-8"))
-    body = fit_bytes(content.rstrip(), room) + mentions
-    return json.dumps({"msgtype": "markdown", "markdown": {"content": body}}, ensure_ascii=False)
-
-
-def wecom_text(content: str, mobiles: list[str]) -> str:
-    """A text payload that @-mentions people by mobile, which markdown messages cannot do."""
-    text = {"content": fit_bytes(content.strip(), WECOM_TEXT_BYTES), "mentioned_mobile_list": mobiles}
-    return json.dumps({"msgtype": "text", "text": text}, ensure_ascii=False)
-
-
-def _email_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered, link: LinkMaker | None) -> list[Envelope]:
-    """One e-mail per person with an address, carrying that person's own incident link."""
-    if cfg.channels.email is None:
-        return []
-    out = []
-    for p in people:
-        if not p.email:
-            continue
-        url = link(p.id) if link else ""
-        page = msg.email_html or msg.html
-        out.append(Envelope(Channel.EMAIL, p.id, p.email, msg.subject, msg.text.replace(LINK_SLOT, url),
-                            page.replace(LINK_SLOT, html.escape(url)) if page else page, f"email:{p.id}", msg.images))
-    return out
-
-
-def group_links(members: list[Recipient], link: LinkMaker | None) -> str:
-    """In a group's robot message, each member taps their own name: '[张敏](…) [刘洋](…)'."""
-    if link is None:
-        return ""
+def group_links(members: list[Recipient], link: LinkMaker) -> str:
+    """In a group's message, each member taps their own name: '[张敏](…) [刘洋](…)'."""
     return " ".join(f"[{md(p.name, 20)}]({md_url(link(p.id))})" for p in members)
 
 
-def _wecom_envelopes(cfg: AppConfig, people: list[Recipient], msg: Rendered, link: LinkMaker | None) -> list[Envelope]:
-    """One markdown message per robot; people reached by mobile get one short text @-mention."""
-    robots: dict[str, list[Recipient]] = {}
-    for p in people:
-        if p.wecom_robot and p.wecom_robot in cfg.channels.wecom_robots:
-            robots.setdefault(p.wecom_robot, []).append(p)
-    out = []
-    for robot_id, members in robots.items():
-        tags = [p.wecom_mention for p in members if p.wecom_mention]
-        mobiles = [t for t in tags if MOBILE.match(t)]
-        userids = [t for t in tags if not MOBILE.match(t)]
-        markdown = msg.markdown.replace(LINK_SLOT, group_links(members, link))
-        out.append(Envelope(Channel.WECOM, robot_id, robot_id, msg.subject, wecom_markdown(markdown, userids),
-                            None, f"wecom:{robot_id}"))
-        if mobiles and msg.mention_text:
-            out.append(Envelope(Channel.WECOM, robot_id, robot_id, msg.subject, wecom_text(msg.mention_text, mobiles),
-                                None, f"wecom:{robot_id}:mention"))
-    return out
+def with_links(msg: Rendered, audience: list[Recipient], link: LinkMaker | None) -> Rendered:
+    """The message as this audience gets it: one person's own link, or each member's by name."""
+    if link is None:
+        return msg
+    if len(audience) == 1:
+        url = link(audience[0].id)
+        text, page, markdown = url, html.escape(url), f"[{md(audience[0].name, 20)}]({md_url(url)})"
+    else:
+        text = "\n" + "\n".join(f"{p.name}：{link(p.id)}" for p in audience)
+        page, markdown = "", group_links(audience, link)
+
+    def fill(value: str | None, filler: str) -> str | None:
+        return value.replace(LINK_SLOT, filler) if value else value
+
+    return dataclasses.replace(msg, text=fill(msg.text, text) or "", html=fill(msg.html, page) or "",
+                               email_html=fill(msg.email_html, page), markdown=fill(msg.markdown, markdown) or "")
 
 
 def route(cfg: AppConfig, ids: Iterable[str], channels: Iterable[str], msg: Rendered,
           link: LinkMaker | None = None, exclude: Iterable[str] = ()) -> list[Envelope]:
-    """Recipient and group ids to envelopes on the given channels, each with its recipients' own
-    incident links; the unreachable are logged."""
+    """Recipient and group ids to envelopes on the given channels, each audience (a person, or a group a
+    robot reaches) with its own incident links; the unreachable are logged."""
     skip = set(exclude)
     people = [p for p in cfg.channels.expand(list(ids)) if p.id not in skip]
     channels = list(channels)
+    plugins = [REGISTRY[Channel(c)] for c in channels]
     envelopes: list[Envelope] = []
-    if Channel.EMAIL in channels:
-        envelopes += _email_envelopes(cfg, people, msg, link)
-    if Channel.WECOM in channels:
-        envelopes += _wecom_envelopes(cfg, people, msg, link)
-    reached = {e.recipient for e in envelopes if e.channel == Channel.EMAIL}
-    reached |= {p.id for p in people if p.wecom_robot in cfg.channels.wecom_robots and Channel.WECOM in channels}
+    for plugin in plugins:
+        for audience in plugin.audiences(cfg, people):
+            envelopes += plugin.envelopes(cfg, audience, with_links(msg, audience, link))
+    reached = {p.id for p in people for plugin in plugins if plugin.reaches(cfg, p)
+               and (plugin.channel != Channel.SMS or any(e.channel == Channel.SMS for e in envelopes))}
     for p in people:
         if p.id not in reached:
             log.warning("recipient %s (%s) has no address on channels %s", p.id, p.name, channels)

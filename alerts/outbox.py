@@ -3,18 +3,23 @@
 Delivery is at-least-once. A message is claimed by pushing its next_attempt_at one lease
 ahead (an atomic UPDATE, so two dispatchers never send it at once), sent outside any
 transaction, then marked sent. A crash after the send but before the mark leaves the row
-pending; once the lease runs out it is sent again. So a crash can cause a duplicate (e-mails
-carry an X-Yuqing-Key header so people can tell), never a loss.
+pending; once the lease runs out (a minute, renewed while a send is under way) it is sent
+again. So a crash can cause a duplicate (e-mails carry an X-Yuqing-Key header so people can
+tell), never a loss. Each channel is sent on its own thread, so one channel's trouble (a peer
+that hangs, a rate limit) never delays another's messages; alerts/delivery.py pauses a channel
+that keeps failing, sends overdue alerts by the level's next channel and tells operators once.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -23,6 +28,9 @@ from yuqing.clock import Clock
 from yuqing.config import AppConfig
 from yuqing.models import MessageStatus, OutboxMessage
 from yuqing.store import Store, audit
+
+if TYPE_CHECKING:
+    from yuqing.alerts.delivery import Trouble
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +104,7 @@ class RateLimited(SendError):
 class Sender(Protocol):
     """One channel's way of delivering an Outgoing message; raises SendError on failure."""
 
-    def send(self, message: Outgoing) -> None: ...
+    def send(self, message: Outgoing) -> str | None: ...
 
 
 @dataclass
@@ -107,10 +115,16 @@ class DispatchReport:
     retried: list[int] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
     dead: list[int] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)  # channels whose circuit breaker holds them back
+    fallbacks: int = 0
+    unfinished: list[str] = field(default_factory=list)  # channels still sending when the pass ended
 
     def __str__(self) -> str:
+        extra = f", paused {','.join(sorted(self.paused))}" if self.paused else ""
+        extra += f", fallbacks {self.fallbacks}" if self.fallbacks else ""
+        extra += f", still sending on {','.join(sorted(self.unfinished))}" if self.unfinished else ""
         return (f"sent {len(self.sent)}, retry later {len(self.retried)}, "
-                f"rate-limited {len(self.deferred)}, dead {len(self.dead)}")
+                f"rate-limited {len(self.deferred)}, dead {len(self.dead)}{extra}")
 
 
 @dataclass(frozen=True)
@@ -148,12 +162,9 @@ def enqueue(sess: Session, now: datetime, *, dedup_key: str, channel: str, recip
 
 def secrets_of(cfg: AppConfig) -> list[str]:
     """Every secret value in the channels config, so errors can be scrubbed of them."""
-    values: list[str] = []
-    email = cfg.channels.email
-    if email is not None:
-        values += [s.get_secret_value() for s in (email.username, email.password) if s is not None]
-    values += [robot.key.get_secret_value() for robot in cfg.channels.wecom_robots.values()]
-    return [v for v in values if v]
+    from yuqing.alerts.channels import REGISTRY
+
+    return [v for plugin in REGISTRY.values() for v in plugin.secrets(cfg) if v]
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -163,13 +174,16 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def _due_ids(store: Store, now: datetime, limit: int) -> list[int]:
-    """Pending messages whose time has come, oldest first."""
+def _due_ids(store: Store, now: datetime, limit: int) -> dict[str, list[int]]:
+    """Pending messages whose time has come, oldest first, by channel."""
     with store.session() as sess:
-        query = (select(OutboxMessage.id)
+        query = (select(OutboxMessage.id, OutboxMessage.channel)
                  .where(OutboxMessage.status == MessageStatus.PENDING, OutboxMessage.next_attempt_at <= now)
                  .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
-        return list(sess.scalars(query))
+        due: dict[str, list[int]] = {}
+        for message_id, channel in sess.execute(query):
+            due.setdefault(channel, []).append(message_id)
+        return due
 
 
 def _claim(store: Store, message_id: int, now: datetime, policy: RetryPolicy) -> Outgoing | None:
@@ -214,25 +228,25 @@ def _mark_sent(sess: Session, row: OutboxMessage, now: datetime) -> None:
           purpose=row.purpose)
 
 
-def _mark_dead(sess: Session, cfg: AppConfig, row: OutboxMessage, now: datetime, error: str) -> None:
-    """Give up on a message: dead letter, audit entry, and a notice to the operators."""
-    from yuqing.alerts.operators import notify_operators
-
+def _mark_dead(sess: Session, row: OutboxMessage, now: datetime, error: str, trouble: Trouble | None) -> None:
+    """Give up on a message: dead letter and audit entry; the channel's one operator notice lists it."""
     row.status, row.last_error = MessageStatus.DEAD, error
     audit(sess, now, "outbox.dead", f"outbox:{row.id}", channel=row.channel, recipient=row.recipient,
           purpose=row.purpose, attempts=row.attempts, error=error)
     log.error("outbox message %s (%s to %s, %s) is dead after %s attempt(s): %s",
               row.id, row.channel, row.recipient, row.purpose, row.attempts, error)
-    if row.purpose != "operator":
-        notify_operators(sess, cfg, now, key=f"outbox:{row.id}:dead", kind="dead_letter",
-                         subject=f"消息发送失败已放弃：{row.subject[:60]}",
-                         facts={"消息编号": str(row.id), "渠道": row.channel, "接收方": row.recipient,
-                                "用途": row.purpose, "尝试次数": str(row.attempts), "错误": error},
-                         advice=f"修复后运行 yuqing outbox requeue {row.id} 重新发送。")
+    if row.purpose != "operator" and trouble is not None:
+        trouble.dead.append(row.id)
+        trouble.errors.append(error[:300])
+
+
+def _aware(value: datetime, like: datetime) -> datetime:
+    """SQLite hands datetimes back naive; compare them as UTC."""
+    return value.replace(tzinfo=like.tzinfo) if value.tzinfo is None and like.tzinfo is not None else value
 
 
 def _record(store: Store, cfg: AppConfig, message: Outgoing, failure: SendError | None, now: datetime,
-            policy: RetryPolicy, report: DispatchReport) -> None:
+            policy: RetryPolicy, report: DispatchReport, trouble: Trouble | None = None) -> None:
     """Write the outcome of one send: sent, deferred, retry later, or dead."""
     with store.session() as sess:
         row = sess.get(OutboxMessage, message.id)
@@ -247,10 +261,15 @@ def _record(store: Store, cfg: AppConfig, message: Outgoing, failure: SendError 
             row.last_error, row.next_attempt_at = error, max(failure.retry_at, now)
             report.deferred.append(row.id)
             log.info("outbox message %s rate-limited; next try at %s", row.id, row.next_attempt_at)
+            held = now - _aware(row.created_at, now)
+            if trouble is not None and row.purpose != "operator" and held >= timedelta(
+                    minutes=cfg.channels.delivery.rate_limited_report_minutes):
+                trouble.held.append(row.id)
+                trouble.errors.append(error[:300])
             return
         row.attempts += 1
         if failure.permanent or row.attempts >= policy.max_attempts:
-            _mark_dead(sess, cfg, row, now, error)
+            _mark_dead(sess, row, now, error, trouble)
             report.dead.append(row.id)
             return
         row.last_error, row.next_attempt_at = error, now + policy.backoff(row.attempts)
@@ -259,18 +278,109 @@ def _record(store: Store, cfg: AppConfig, message: Outgoing, failure: SendError 
                     row.id, row.channel, row.recipient, row.attempts, row.next_attempt_at, error)
 
 
+@dataclass
+class _Pass:
+    """One dispatch pass: what the channel threads share."""
+
+    store: Store
+    cfg: AppConfig
+    clock: Clock
+    senders: Mapping[str, Sender]
+    policy: RetryPolicy
+    report: DispatchReport
+    in_flight: set[int] = field(default_factory=set)
+    crashes: list[BaseException] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _channel_worker(run: _Pass, channel: str, ids: list[int], breaker: Any, trouble: Trouble) -> None:
+    """Send one channel's due messages in order until done, paused by its breaker, or out of time."""
+    delivery = run.cfg.channels.delivery
+    deadline = time.monotonic() + delivery.channel_pass_seconds
+    busy: set[str] = getattr(run.senders, "busy", set())
+    busy.add(channel)
+    try:
+        for message_id in ids:
+            if time.monotonic() > deadline or not breaker.allows(run.clock.now()):
+                break
+            message = _claim(run.store, message_id, run.clock.now(), run.policy)
+            if message is None:
+                continue
+            with run.lock:
+                run.in_flight.add(message_id)
+            try:
+                failure = _send(run.senders, message)
+            finally:
+                with run.lock:
+                    run.in_flight.discard(message_id)
+            now = run.clock.now()
+            _record(run.store, run.cfg, message, failure, now, run.policy, run.report, trouble)
+            if breaker.record(failure, now, delivery):
+                trouble.paused_until = breaker.paused_until
+                trouble.errors.append(scrub(str(failure), secrets_of(run.cfg))[:300])
+                log.error("channel %s paused until %s after %s failures in a row", channel, breaker.paused_until,
+                          breaker.failures)
+    except BaseException as exc:  # noqa: BLE001 - a crash in this thread is the pass's crash: dispatch re-raises it
+        run.crashes.append(exc)
+    finally:
+        busy.discard(channel)
+
+
+def _renew_leases(run: _Pass, workers: list[threading.Thread], every: float, limit: float) -> None:
+    """While sends are under way (up to `limit` seconds), keep their claims alive: a live dispatcher's slow
+    send is not retried by another, a dead one's is retried one lease later."""
+    give_up = time.monotonic() + limit
+    while any(w.is_alive() for w in workers) and time.monotonic() < give_up:
+        for worker in workers:
+            worker.join(every / max(len(workers), 1))
+        with run.lock:
+            ids = list(run.in_flight)
+        if ids:
+            with run.store.session() as sess:
+                sess.execute(update(OutboxMessage)
+                             .where(OutboxMessage.id.in_(ids), OutboxMessage.status == MessageStatus.PENDING)
+                             .values(next_attempt_at=run.clock.now() + timedelta(seconds=run.policy.lease_seconds))
+                             .execution_options(synchronize_session=False))
+
+
 def dispatch(store: Store, cfg: AppConfig, clock: Clock, senders: Mapping[str, Sender],
              policy: RetryPolicy | None = None) -> DispatchReport:
-    """Send every due pending message once: claim, send, mark; failures back off, then die."""
-    policy = policy or RetryPolicy()
+    """Send every due pending message once, each channel on its own thread: claim, send, mark; failures
+    back off, then die; a channel that keeps failing is paused; overdue alerts also go by a fallback."""
+    from yuqing.alerts.delivery import Breaker, Trouble, notify_trouble, queue_fallbacks
+
+    delivery = cfg.channels.delivery
+    policy = policy or RetryPolicy(lease_seconds=delivery.lease_seconds)
     report = DispatchReport()
-    for message_id in _due_ids(store, clock.now(), policy.batch):
-        message = _claim(store, message_id, clock.now(), policy)
-        if message is None:
+    health: dict[str, Any] = getattr(senders, "health", {})
+    busy: set[str] = getattr(senders, "busy", set())
+    now = clock.now()
+    paused = {c for c, b in health.items() if not b.allows(now)}
+    report.fallbacks = queue_fallbacks(store, cfg, now, paused)
+    run = _Pass(store, cfg, clock, senders, policy, report)
+    troubles: dict[str, Trouble] = {}
+    workers = []
+    for channel, ids in _due_ids(store, now, policy.batch).items():
+        breaker = health.setdefault(channel, Breaker())
+        if channel in busy:  # an earlier pass's thread is still stuck in a send on this channel
+            report.unfinished.append(channel)
             continue
-        failure = _send(senders, message)
-        _record(store, cfg, message, failure, clock.now(), policy, report)
-    if report.sent or report.retried or report.dead or report.deferred:
+        if not breaker.allows(now):
+            report.paused.append(channel)
+            continue
+        troubles[channel] = Trouble()
+        workers.append(threading.Thread(target=_channel_worker, args=(run, channel, ids, breaker, troubles[channel]),
+                                        name=f"dispatch-{channel}", daemon=True))
+    for worker in workers:
+        worker.start()
+    _renew_leases(run, workers, every=max(policy.lease_seconds / 3, 0.05), limit=delivery.channel_pass_seconds + 60)
+    report.unfinished += [w.name.removeprefix("dispatch-") for w in workers if w.is_alive()]
+    if run.crashes:
+        raise run.crashes[0]
+    notify_trouble(store, cfg, clock.now(), troubles)
+    for ids in (report.sent, report.retried, report.deferred, report.dead):
+        ids.sort()
+    if report.sent or report.retried or report.dead or report.deferred or report.paused or report.fallbacks:
         log.info("outbox dispatch: %s", report)
     return report
 

@@ -122,7 +122,8 @@ def test_digest_due_once_per_week(config_dir):
 
 
 @pytest.mark.parametrize("command", ["crawl", "analyze", "dispatch", "incidents", "digest", "run", "tick",
-                                     "sentiment", "risk", "extract", "sources", "check-config", "demo", "migrate"])
+                                     "sentiment", "risk", "extract", "sources", "check-config", "demo", "migrate",
+                                     "channels"])
 def test_every_command_has_help(command, config_dir):
     res = _yuqing(config_dir, command, "--help")
     assert res.returncode == 0

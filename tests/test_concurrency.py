@@ -3,6 +3,7 @@ another runs (or while the daemon runs), on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,6 +55,14 @@ def _stories(n: int) -> list[str]:
     return STORIES[:n]
 
 
+def _one_alert_each(config_dir: Path) -> None:
+    """No storm roll-up: these tests count one alert per incident (test_alerts_storms covers roll-ups)."""
+    path = config_dir / "channels.yaml"
+    channels = yaml.safe_load(path.read_text(encoding="utf-8"))
+    channels["delivery"] = {"rollup_threshold": 1000}
+    path.write_text(yaml.safe_dump(channels, allow_unicode=True), encoding="utf-8")
+
+
 def _seed(config_dir: Path, n: int) -> Store:
     cfg = load_config(config_dir, env=SECRETS)
     store = Store.migrated(cfg.database_url)
@@ -101,6 +110,7 @@ def _assert_once_each(store: Store, n: int, results: list[subprocess.CompletedPr
 
 def test_two_analyses_at_once_on_sqlite(config_dir: Path) -> None:
     n = 20
+    _one_alert_each(config_dir)
     store = _seed(config_dir, n)
     results = _two_at_once(config_dir)
     _assert_once_each(store, n, results)
@@ -117,6 +127,7 @@ def test_two_analyses_at_once_on_postgresql(config_dir: Path) -> None:
         settings = yaml.safe_load((config_dir / "settings.yaml").read_text(encoding="utf-8"))
         settings["database_url"] = url
         (config_dir / "settings.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+        _one_alert_each(config_dir)
         store = _seed(config_dir, n)
         try:
             _assert_once_each(store, n, _two_at_once(config_dir, url))
@@ -201,4 +212,38 @@ def test_two_dispatches_and_two_digests_at_once_send_each_message_once(config_di
         with store.session() as sess:
             queued = list(sess.scalars(select(OutboxMessage.dedup_key).where(OutboxMessage.purpose == "digest")))
         assert queued and len(queued) == len(set(queued))  # one digest, queued once
+    store.dispose()
+
+
+def test_two_dispatches_at_once_on_every_channel_send_each_message_once(config_dir: Path) -> None:
+    """Each channel on its own thread in each of two processes: still one delivery per message, per stand-in."""
+    from yuqing.alerts.channels import REGISTRY
+    from yuqing.clock import SystemClock
+
+    from .channels_support import CHANNEL_SECRETS, channels_yaml, started_peers, write_channels
+
+    store = _seed(config_dir, 6)
+    with started_peers(SystemClock(), per_minute=100) as peers:
+        write_channels(config_dir, channels_yaml(peers), plan_channels=[c.value for c in REGISTRY])
+        env = {**_env(config_dir), **CHANNEL_SECRETS}
+        assert subprocess.run([*YUQING, "analyze"], env=env, capture_output=True).returncode == 0
+        procs = [subprocess.Popen([*YUQING, "dispatch"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+        results = [p.communicate(timeout=600) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], [r[1][-800:] for r in results]
+        delivered = {
+            "email": [m["X-Yuqing-Key"] for m in peers.smtp.messages],
+            "wecom": [json.dumps(p, sort_keys=True) for p in peers.wecom.messages],
+            "wecom_app": [json.dumps(p, sort_keys=True) for p in peers.app.messages],
+            "dingtalk": [json.dumps(p, sort_keys=True) for p in peers.ding.messages],
+            "sms": [m["OutId"] for m in peers.sms.messages],
+            "webhook": [m["id"] for m in peers.hook.messages],
+        }
+        for channel, keys in delivered.items():
+            assert len(keys) == len(set(keys)), (channel, Counter(keys).most_common(2))
+        assert all(delivered[c] for c in ("email", "wecom", "wecom_app", "dingtalk", "webhook")), delivered
+        with store.session() as sess:
+            rows = list(sess.execute(select(OutboxMessage.channel, OutboxMessage.status)))
+        sent = Counter(channel for channel, status in rows if status == "sent")
+        assert {c: sent[c] for c in delivered} == {c: len(keys) for c, keys in delivered.items()}
     store.dispose()

@@ -11,7 +11,7 @@ import pytest
 from .conftest import REPO
 
 CORE = ["yuqing/config.py", "yuqing/store.py", "yuqing/models.py", "yuqing/clock.py", "yuqing/locks.py",
-        "yuqing/resources.py", "yuqing/risk_categories.py", "yuqing/vocabulary.py"]
+        "yuqing/resources.py", "yuqing/risk_categories.py", "yuqing/vocabulary.py", "yuqing/channel_config.py"]
 STAGES = ["crawler", "analysis", "alerts"]
 APPLICATION = ("yuqing.app",)  # the CLI, the daemon and tick, the jobs, the reports and the demo
 

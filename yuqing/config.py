@@ -18,12 +18,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from yuqing.channel_config import CHANNEL_SECTIONS, RECIPIENT_REFERENCES, ChannelSections, RecipientAddresses
+from yuqing.channel_config import EmailChannel as EmailChannel  # re-exported: its home before the plugins
+from yuqing.channel_config import WeComRobot as WeComRobot
 from yuqing.resources import EXAMPLE_CONFIG, default_data_dir
 from yuqing.vocabulary import Channel
 
@@ -251,8 +253,8 @@ DEFAULT_CHECKLIST = ("核实：核实事实与信息来源", "研判：研判影
 
 
 def _both_channels() -> list[Channel]:
-    """A level's default channels: e-mail and WeCom."""
-    return list(Channel)
+    """A level's default channels: e-mail and WeCom group robots."""
+    return [Channel.EMAIL, Channel.WECOM]
 
 
 class LevelRule(_Model):
@@ -300,32 +302,12 @@ class Plan(_Model):
 # --- channels.yaml ---------------------------------------------------------------
 
 
-class EmailChannel(_Model):
-    host: str
-    port: int = Field(25, ge=1, le=65535)
-    sender: str = Field(description="From address.")
-    starttls: bool = False
-    ssl: bool = False
-    username: SecretStr | None = None
-    password: SecretStr | None = None
-    timeout_seconds: int = Field(20, ge=1)
+class Recipient(RecipientAddresses):
+    """A person; how each channel reaches them is in RecipientAddresses (yuqing/channel_config.py)."""
 
-
-class WeComRobot(_Model):
-    """A WeCom group robot; its webhook key is a secret."""
-
-    key: SecretStr
-    base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
-    per_minute: int = Field(20, ge=1)
-
-
-class Recipient(_Model):
     id: str
     name: str
     role: str = ""
-    email: str | None = None
-    wecom_robot: str | None = Field(None, description="Robot id this person's group is reached by.")
-    wecom_mention: str | None = Field(None, description="Mobile or userid to @ in the robot message.")
 
 
 class Group(_Model):
@@ -334,9 +316,9 @@ class Group(_Model):
     members: list[str]
 
 
-class Channels(_Model):
-    email: EmailChannel | None = None
-    wecom_robots: dict[str, WeComRobot] = Field(default_factory=dict)
+class Channels(ChannelSections):
+    """channels.yaml: each channel's section (ChannelSections, yuqing/channel_config.py), then people."""
+
     recipients: list[Recipient] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
     digest_to: list[str] = Field(default_factory=list, description="Recipient or group ids.")
@@ -410,7 +392,7 @@ def _interpolate(node: Any, env: dict[str, str], where: str, problems: list[str]
     return node
 
 
-SECRET_FIELDS = {"password", "username", "key"}
+SECRET_FIELDS = {"password", "username", "key", "secret", "access_token", "access_key_id", "access_key_secret"}
 URL_SECRET = re.compile(r"[?&](key|access_token|secret|sign)=", re.IGNORECASE)
 
 
@@ -511,15 +493,16 @@ def _cross_check(directory: Path, raw: dict[str, dict[str, Any]]) -> list[str]:
     known_categories = ", ".join(RISK_CATEGORIES)
     people = {r.get("id") for r in _dicts(channels.get("recipients"))}
     known = people | {g.get("id") for g in _dicts(channels.get("groups"))}
-    robots = set(channels.get("wecom_robots") or {}) if isinstance(channels.get("wecom_robots"), dict) else set()
     have_channels = "channels" in raw
     for i, rule in enumerate(_dicts(plan.get("levels"))):
         for field in ("notify", "escalate_to"):
             for ident in _strings(rule.get(field)):
                 if have_channels and ident not in known:
                     problems.append(f"{plan_file}: levels[{i}].{field}: unknown recipient or group {ident!r}")
-        if have_channels and Channel.EMAIL in _strings(rule.get("channels", _both_channels())) and not channels.get("email"):
-            problems.append(f"{plan_file}: levels[{i}].channels: email is used but {chan_file} has no email section")
+        for used in _strings(rule.get("channels", _both_channels())):
+            section = CHANNEL_SECTIONS.get(used)
+            if have_channels and section and used != Channel.WECOM and not channels.get(section):  # robots optional
+                problems.append(f"{plan_file}: levels[{i}].channels: {used} is used but {chan_file} has no {section} section")
         for cat in _strings(rule.get("risk_categories")):
             if cat not in RISK_CATEGORIES:
                 problems.append(f"{plan_file}: levels[{i}].risk_categories: unknown risk category {cat!r} "
@@ -537,9 +520,10 @@ def _cross_check(directory: Path, raw: dict[str, dict[str, Any]]) -> list[str]:
             if member not in people:
                 problems.append(f"{chan_file}: groups[{i}].members: unknown recipient {member!r}")
     for i, person in enumerate(_dicts(channels.get("recipients"))):
-        robot = person.get("wecom_robot")
-        if robot and robot not in robots:
-            problems.append(f"{chan_file}: recipients[{i}].wecom_robot: unknown robot {robot!r}")
+        for field, (section, what) in RECIPIENT_REFERENCES.items():
+            named, known_ids = person.get(field), channels.get(section)
+            if named and named not in (known_ids if isinstance(known_ids, dict) else {}):
+                problems.append(f"{chan_file}: recipients[{i}].{field}: unknown {what} {named!r}")
     if have_channels:
         for ident in _strings(settings.get("operators")):
             if ident not in known:

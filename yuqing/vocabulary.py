@@ -31,10 +31,14 @@ class MessageStatus(StrEnum):
 
 
 class Channel(StrEnum):
-    """How people are reached (one sender per channel in alerts/senders.py)."""
+    """How people are reached (one plugin per channel in alerts/channels/, listed in its REGISTRY)."""
 
     EMAIL = "email"
-    WECOM = "wecom"
+    WECOM = "wecom"  # WeCom group robots
+    WECOM_APP = "wecom_app"  # WeCom application messages to people by userid
+    DINGTALK = "dingtalk"  # DingTalk custom group robots, signed
+    SMS = "sms"  # Alibaba Cloud SMS, for the plan's highest levels
+    WEBHOOK = "webhook"  # the hospital's own OA or duty system, HMAC-signed JSON
 
 
 class Verdict(StrEnum):

@@ -172,6 +172,9 @@ def check_config(c: Ctx) -> None:
     click.echo(f"  plan: {cfg.plan.name}: levels {', '.join(r.level for r in cfg.plan.levels)}")
     click.echo(f"  recipients: {len(cfg.channels.recipients)}, groups: {len(cfg.channels.groups)}, "
                f"WeCom robots: {len(cfg.channels.wecom_robots)}, e-mail: {'yes' if cfg.channels.email else 'no'}")
+    from yuqing.alerts.channels import REGISTRY
+
+    click.echo(f"  channels: {', '.join(p.channel for p in REGISTRY.values() if p.configured(cfg))}")
     click.echo(f"  database: {_shown_url(cfg.database_url)}")
     web = cfg.settings.web
     click.echo(f"  console: {web.public_url or 'no public_url: alerts show the command instead of a link'} "
@@ -265,6 +268,29 @@ def analyze(c: Ctx) -> None:
     click.echo(str(report))
     for change in changes:
         click.echo(str(change))
+
+
+@main.group()
+def channels() -> None:
+    """The channels people are reached by (channels.yaml)."""
+
+
+@channels.command("test")
+@click.argument("names", nargs=-1)
+@pass_ctx
+def channels_test(c: Ctx, names: tuple[str, ...]) -> None:
+    """Send a test message on each configured channel (or the NAMES given) and print what it answered."""
+    from yuqing.alerts.channels.probe import probe_channels
+    from yuqing.clock import SystemClock
+
+    try:
+        results = probe_channels(c.cfg, SystemClock(), names)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    for result in results:
+        click.echo(str(result))
+    if not all(r.ok for r in results):
+        sys.exit(1)
 
 
 @main.command()

@@ -160,9 +160,11 @@ def escalate(rt: Runtime) -> Any:
     """Escalate unacknowledged incidents and report sources that keep failing."""
     from yuqing.alerts.escalation import check_escalations
     from yuqing.alerts.operators import check_source_health
+    from yuqing.alerts.rollup import release_quiet
     from yuqing.locks import stage_lease
 
     with stage_lease(rt.store, "escalation", wait=30):
+        release_quiet(rt.store, rt.cfg, rt.clock)  # level IV held in quiet hours: one morning roll-up
         escalations = check_escalations(rt.store, rt.cfg, rt.clock)
         health = check_source_health(rt.store, rt.cfg, rt.clock)
     return escalations, health
