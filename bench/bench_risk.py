@@ -27,6 +27,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,55 @@ def sentiment_negative(texts: Sequence[str]) -> np.ndarray | None:
     return np.array(model.score_many(list(texts), workers=1)) < THRESHOLD
 
 
+@dataclass(frozen=True)
+class Point:
+    """One cut of a score: precision, recall, the share of non-crises above it, and the cut."""
+
+    precision: float
+    recall: float
+    false_rate: float
+    threshold: float
+
+
+def curve(scores: np.ndarray, gold: np.ndarray) -> list[Point]:
+    """Every cut of a score from the top (ties cut together), as precision/recall points."""
+    order = np.argsort(-scores, kind="stable")
+    s, g = scores[order], gold[order]
+    tp, fp = np.cumsum(g), np.cumsum(~g)
+    last = np.r_[s[1:] != s[:-1], True]  # a cut falls only after the last of equal scores
+    n_pos, n_neg = max(1, int(g.sum())), max(1, int((~g).sum()))
+    return [Point(tp[i] / (i + 1), tp[i] / n_pos, fp[i] / n_neg, float(s[i])) for i in np.flatnonzero(last)]
+
+
+def operating_points(scores: np.ndarray, gold: np.ndarray) -> dict[str, Point]:
+    """Where a score could be cut: best recall at precision >= 0.90, best precision at recall >= 0.90,
+    precision = recall, and the most crises counted while at most 5/8/10/15/20% of non-crises are."""
+    points = curve(scores, gold)
+    out: dict[str, Point] = {}
+    at_p = [p for p in points if p.precision >= 0.90]
+    at_r = [p for p in points if p.recall >= 0.90]
+    if at_p:
+        out["precision >= 0.90"] = max(at_p, key=lambda p: p.recall)
+    if at_r:
+        out["recall >= 0.90"] = max(at_r, key=lambda p: p.precision)
+    out["precision = recall"] = min(points, key=lambda p: abs(p.precision - p.recall))
+    for rate in (0.05, 0.08, 0.10, 0.15, 0.20):
+        within = [p for p in points if p.false_rate <= rate]
+        if within:
+            out[f"non-crises <= {rate:.2f}"] = max(within, key=lambda p: p.recall)
+    return out
+
+
+def print_operating_points(scores: np.ndarray, gold: np.ndarray) -> None:
+    """The curve around the targets. One cut over the pooled out-of-fold scores: these are points of the
+    curve, not the result of a threshold fitted on other folds."""
+    print("\nOperating points of the combined score (out of fold, one cut over all folds):")
+    for name, p in operating_points(scores, gold).items():
+        print(f"  {name:<19} P {p.precision:.3f}  R {p.recall:.3f}  non-crises above {p.false_rate:.3f}  "
+              f"(score >= {p.threshold:.2f})")
+    print("  (for `negative`, R is the share of crises counted and 'non-crises above' the share of the rest)")
+
+
 def cross_validation(shared: list[Title], written: list[Title], tagger: RiskTagger, errors: int) -> None:
     """The 5-fold table, negative shares, category accuracy."""
     t0 = time.perf_counter()
@@ -132,6 +182,7 @@ def cross_validation(shared: list[Title], written: list[Title], tagger: RiskTagg
     if sent is not None:
         print(f"  sentiment     crises negative {np.mean(sent[gold]):.3f}, "
               f"non-crisis negative {np.mean(sent[~gold]):.3f}  (review sentiment < 0.5: the old rule)")
+    print_operating_points(scores, gold)
     acc, n, confusions = category_accuracy(oof)
     lex_acc = np.mean([bool(r.strength) and max(r.strength, key=r.strength.__getitem__) == t.category
                        for t, r in zip(shared, oof.readings) if t.crisis])

@@ -17,7 +17,7 @@ from yuqing.analysis.risk import RiskAssessment, RiskTagger, load_lexicon
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 sys.path.insert(0, str(REPO))
-from bench.bench_risk import naive_baseline, read_labelled  # noqa: E402
+from bench.bench_risk import curve, naive_baseline, operating_points, read_labelled  # noqa: E402
 
 FRESH = {name: DATA / f"risk_fresh_{name}.tsv" for name in "abcd"}
 
@@ -297,3 +297,18 @@ def test_a_reading_says_what_the_judgement_weighs(tagger: RiskTagger) -> None:
     assert tagger.read("冬季流感高发 专家提醒预防感染").framed
     assert tagger.read("").score == 0.0
     json.dumps(dataclasses.asdict(crisis), ensure_ascii=False)  # plain values
+
+
+def test_operating_points_read_the_curve_where_the_targets_are() -> None:
+    """The bench's curve points: ten crises above ten quiet titles but one of each swapped near the cut."""
+    import numpy as np
+
+    scores = np.array([0.99 - 0.01 * i for i in range(20)])
+    gold = np.array([True] * 9 + [False, True] + [False] * 9)
+    points = operating_points(scores, gold)
+    assert points["precision >= 0.90"].recall == pytest.approx(1.0)  # 10 of 11 above the cut are crises
+    assert points["precision >= 0.90"].precision == pytest.approx(10 / 11)
+    assert points["non-crises <= 0.05"].recall == pytest.approx(0.9)  # no quiet title may pass: stop at 9
+    assert points["non-crises <= 0.10"].false_rate == pytest.approx(0.1)
+    tied = curve(np.array([0.5, 0.5, 0.1]), np.array([True, False, True]))
+    assert [(p.precision, p.recall) for p in tied] == [(0.5, 0.5), (2 / 3, 1.0)]  # equal scores cut together
