@@ -6,7 +6,8 @@ says why. A robots.txt refusal is a failure too, on purpose: the source yields n
 someone changes it or obtains the site's consent (obey_robots: false), and the operators'
 "failing too long" alert is how they learn that. Faults on article pages are logged in
 last_error but do not fail a source whose entry page worked. ETag/Last-Modified are kept only
-after a successful run, and a reviews source's newest key only after a run without faults,
+after a successful run that was not cut short (a stop), and a reviews source's newest key only
+after a run without faults,
 so nothing is skipped next time because of a fault this time.
 """
 
@@ -117,7 +118,7 @@ class SourceStateExtension:
             state.last_error, state.last_error_at = error, now
         clean = not error and reason == "finished"
         for key in ("etag", "last_modified"):
-            if key in remember:
+            if key in remember and reason == "finished":  # a poll cut short keeps the old ones: refetched in full
                 setattr(state, key, remember[key])
         if remember.get("newest_key") and clean:
             state.newest_key = remember["newest_key"]

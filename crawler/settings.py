@@ -27,6 +27,8 @@ EXTENSIONS = {
     "scrapy.extensions.remote_control.RemoteControl": None,
 }
 DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "yuqing.crawler.robots.CachedRobotsTxtMiddleware": 100,  # robots.txt kept across polls (crawler.robots)
     "yuqing.crawler.middlewares.SkipKnownMiddleware": 560,
     "yuqing.crawler.middlewares.OffDomainRedirectMiddleware": 650,  # sees 3xx before RedirectMiddleware (600)
 }

@@ -73,6 +73,7 @@ class CrawlSettings(_Model):
     max_page_bytes: int = Field(default=5 * 1024 * 1024, ge=10_000)
     per_domain_concurrency: int = Field(default=2, ge=1)
     download_delay_seconds: float = Field(default=1.0, ge=0)
+    robots_cache_minutes: int = Field(default=60, ge=1, description="How long a site's robots.txt is reused across polls.")
     source_failure_alert_minutes: int = Field(
         default=360, ge=1, description="Alert the operators when a source has failed this long."
     )
@@ -200,6 +201,10 @@ class Selectors(_Model):
     rating: str | None = None
 
 
+#: The shortest poll interval a source may ask for: politeness to the site, and headroom for the crawler.
+MIN_POLL_SECONDS = 30
+
+
 class Source(_Model):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Stable id, e.g. people-health.")
     name: str
@@ -207,6 +212,8 @@ class Source(_Model):
     url: str = Field(description="Feed, list page, review page, or search template with {query}.")
     tier: int = Field(3, ge=1, le=4, description="1 central media, 2 provincial, 3 local, 4 forums/reviews.")
     interval_minutes: int = Field(30, ge=1)
+    interval_seconds: int | None = Field(
+        None, ge=MIN_POLL_SECONDS, description="Poll interval in seconds (30 and up); instead of interval_minutes.")
     enabled: bool = True
     allowed_domains: list[str] = Field(default_factory=list)
     obey_robots: bool | None = None
@@ -227,7 +234,14 @@ class Source(_Model):
             raise ValueError("an rsshub source needs routes (e.g. - {path: /weibo/keyword/{query}, platform: weibo})")
         if not self.url.startswith(("http://", "https://")):
             raise ValueError("url must start with http:// or https://")
+        if self.interval_seconds is not None and "interval_minutes" in self.model_fields_set:
+            raise ValueError("give interval_seconds or interval_minutes, not both")
         return self
+
+    @property
+    def poll_seconds(self) -> int:
+        """How often the source is polled, in seconds, whichever field set it."""
+        return self.interval_seconds if self.interval_seconds is not None else self.interval_minutes * 60
 
 
 class Sources(_Model):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -54,19 +55,21 @@ def single_instance(rt: Runtime) -> Iterator[None]:
         lock.release()
 
 
-def build_scheduler(rt: Runtime) -> BackgroundScheduler:
-    """Every job from config: per-source crawls, analysis, dispatch, escalation, the digest."""
+def build_scheduler(rt: Runtime, pool: Any) -> BackgroundScheduler:
+    """Every job from config: per-source polls (handed to the crawl pool), analysis, dispatch, escalation,
+    the digest. Polls have their own executor, so they never hold up analysis or dispatch."""
     sched_cfg = rt.cfg.settings.schedules
     tz = ZoneInfo(rt.cfg.settings.timezone)
     scheduler = BackgroundScheduler(timezone=tz, job_defaults={"coalesce": True, "max_instances": 1,
-                                                                "misfire_grace_time": 300})
+                                                                "misfire_grace_time": 300},
+                                    executors={"default": ThreadPoolExecutor(10), "crawls": ThreadPoolExecutor(2)})
     now = datetime.now(tz)
-    for i, src in enumerate(s for s in rt.cfg.sources.sources if s.enabled):
-        scheduler.add_job(
-            run_guarded, IntervalTrigger(minutes=src.interval_minutes, timezone=tz),
-            args=(f"crawl {src.id}", lambda sid=src.id, limit=src.interval_minutes * 60: jobs.crawl(rt, [sid], timeout=limit)),
+    enabled = [s for s in rt.cfg.sources.sources if s.enabled]
+    for i, src in enumerate(enabled):
+        scheduler.add_job(  # only hands the source to the crawl worker: never holds a thread
+            pool.submit, IntervalTrigger(seconds=src.poll_seconds, timezone=tz), args=(src.id,), executor="crawls",
             id=f"crawl:{src.id}", name=f"crawl {src.id}",
-            next_run_time=now + timedelta(seconds=5 + 10 * i),  # stagger the first polls
+            next_run_time=now + timedelta(seconds=2 + src.poll_seconds * i / len(enabled)),  # first polls spread out
         )
     scheduler.add_job(run_guarded, IntervalTrigger(minutes=sched_cfg.analysis_minutes, timezone=tz),
                       args=("analyze", lambda: jobs.analyze(rt)), id="analyze", next_run_time=now)
@@ -103,14 +106,23 @@ def run_daemon(rt: Runtime, stop: threading.Event | None = None) -> int:
 
 
 def _serve(rt: Runtime, stop: threading.Event) -> int:
+    from yuqing.app.crawl_pool import CrawlPool, FollowUp
+
     previous = _install_signal_handlers(stop)
     try:
         jobs.sync_sources(rt)
-        scheduler = build_scheduler(rt)
+        follow_up = FollowUp(rt)
+        pool = CrawlPool(rt, on_done=follow_up.after_poll)
+        pool.start()
+        follow_up.start()
+        scheduler = build_scheduler(rt, pool)
         scheduler.start()
         log.info("yuqing daemon started: %d jobs; stop with SIGTERM or Ctrl-C", len(scheduler.get_jobs()))
         stop.wait()
-        log.info("stopping: waiting for running jobs to finish their work")
+        log.info("stopping: queued polls dropped, polls in flight closed, running jobs finish their work")
+        scheduler.pause()
+        pool.stop()
+        follow_up.stop()
         scheduler.shutdown(wait=True)
         log.info("stopped cleanly")
         return 0

@@ -85,7 +85,7 @@ def due_sources(rt: Runtime, now: datetime | None = None) -> list[str]:
                 continue
             state = sess.get(SourceState, src.id)
             last = state.last_fetch_at if state else None
-            if last is None or (now - last).total_seconds() >= src.interval_minutes * 60 - 5:
+            if last is None or (now - last).total_seconds() >= src.poll_seconds - 5:
                 due.append(src.id)
     return due
 
