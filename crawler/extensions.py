@@ -7,8 +7,7 @@ someone changes it or obtains the site's consent (obey_robots: false), and the o
 "failing too long" alert is how they learn that. Faults on article pages are logged in
 last_error but do not fail a source whose entry page worked. ETag/Last-Modified are kept only
 after a successful run that was not cut short (a stop), and a reviews source's newest key only
-after a run without faults,
-so nothing is skipped next time because of a fault this time.
+after a run without faults, so nothing is skipped next time because of a fault or a stop this time.
 """
 
 from __future__ import annotations

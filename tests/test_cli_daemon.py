@@ -130,48 +130,30 @@ def test_every_command_has_help(command, config_dir):
     assert "Usage:" in res.stdout and len(res.stdout.splitlines()) >= 4
 
 
-def test_each_source_gets_its_own_crawl_job(tmp_path, monkeypatch):
-    from yuqing.app import jobs
+def test_each_source_gets_its_own_crawl_job(tmp_path):
     from yuqing.app.daemon import build_scheduler
 
     from .conftest import write_config_dir
 
-    sources = [{"id": "fast", "name": "快", "kind": "rss", "url": "http://127.0.0.1:9/a.xml", "interval_minutes": 5},
+    sources = [{"id": "fast", "name": "快", "kind": "rss", "url": "http://127.0.0.1:9/a.xml", "interval_seconds": 30},
                {"id": "slow", "name": "慢", "kind": "rss", "url": "http://127.0.0.1:9/b.xml", "interval_minutes": 60}]
     cfg = load_config(write_config_dir(tmp_path, sources), env=SECRETS)
     rt = Runtime(cfg=cfg, store=Store.migrated(cfg.database_url))
-    calls = []
-    monkeypatch.setattr(jobs, "crawl", lambda rt, ids, timeout=None: calls.append((ids, timeout)))
-    scheduler = build_scheduler(rt)
+
+    class Pool:
+        submitted: list[str] = []
+
+        def submit(self, source_id: str) -> bool:
+            self.submitted.append(source_id)
+            return True
+
+    pool = Pool()
+    scheduler = build_scheduler(rt, pool)
     by_id = {job.id: job for job in scheduler.get_jobs()}
     assert {"crawl:fast", "crawl:slow", "analyze", "escalate", "dispatch", "digest"} <= set(by_id)
-    assert by_id["crawl:fast"].trigger.interval.total_seconds() == 300
+    assert by_id["crawl:fast"].trigger.interval.total_seconds() == 30
+    assert by_id["crawl:slow"].trigger.interval.total_seconds() == 3600
+    assert by_id["crawl:fast"].executor == "crawls" and by_id["analyze"].executor == "default"
     for job_id in ("crawl:fast", "crawl:slow"):
         by_id[job_id].func(*by_id[job_id].args)
-    assert calls == [(["fast"], 300), (["slow"], 3600)]
-    rt.store.dispose()
-
-
-def test_sources_shows_failing_first_and_never_polled(tmp_path):
-    from datetime import datetime
-
-    from yuqing.app.jobs import sync_sources
-    from yuqing.app.reports import source_table
-    from yuqing.models import SourceState
-
-    from .conftest import write_config_dir
-
-    sources = [{"id": "a-quiet", "name": "甲", "kind": "rss", "url": "http://127.0.0.1:9/a.xml"},
-               {"id": "b-broken", "name": "乙", "kind": "rss", "url": "http://127.0.0.1:9/b.xml"}]
-    cfg = load_config(write_config_dir(tmp_path, sources), env=SECRETS)
-    rt = Runtime(cfg=cfg, store=Store.migrated(cfg.database_url))
-    sync_sources(rt)
-    when = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
-    with rt.store.session() as sess:
-        broken = sess.get(SourceState, "b-broken")
-        broken.last_fetch_at, broken.consecutive_failures, broken.failing_since = when, 3, when
-        broken.last_error = "HTTP 500"
-    lines = source_table(rt).splitlines()
-    assert lines[1].startswith("b-broken") and "FAILING x3" in lines[1] and "HTTP 500" in lines[1]
-    assert lines[2].startswith("a-quiet") and "never polled" in lines[2]
-    rt.store.dispose()
+    assert pool.submitted == ["fast", "slow"]

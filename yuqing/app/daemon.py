@@ -55,16 +55,16 @@ def single_instance(rt: Runtime) -> Iterator[None]:
         lock.release()
 
 
-def build_scheduler(rt: Runtime, pool: Any) -> BackgroundScheduler:
-    """Every job from config: per-source polls (handed to the crawl pool), analysis, dispatch, escalation,
-    the digest. Polls have their own executor, so they never hold up analysis or dispatch."""
+def build_scheduler(rt: Runtime, pool: Any = None) -> BackgroundScheduler:
+    """Every job from config: per-source polls (handed to the crawl pool; none without one), analysis, dispatch,
+    escalation, the digest. Polls have their own executor, so they never hold up analysis or dispatch."""
     sched_cfg = rt.cfg.settings.schedules
     tz = ZoneInfo(rt.cfg.settings.timezone)
     scheduler = BackgroundScheduler(timezone=tz, job_defaults={"coalesce": True, "max_instances": 1,
                                                                 "misfire_grace_time": 300},
                                     executors={"default": ThreadPoolExecutor(10), "crawls": ThreadPoolExecutor(2)})
     now = datetime.now(tz)
-    enabled = [s for s in rt.cfg.sources.sources if s.enabled]
+    enabled = [s for s in rt.cfg.sources.sources if s.enabled] if pool is not None else []
     for i, src in enumerate(enabled):
         scheduler.add_job(  # only hands the source to the crawl worker: never holds a thread
             pool.submit, IntervalTrigger(seconds=src.poll_seconds, timezone=tz), args=(src.id,), executor="crawls",
