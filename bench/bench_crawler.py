@@ -10,8 +10,13 @@
    against a baseline poll of the same 200 feeds fetched unconditionally (the server
    ignores validators). Bytes are counted by the server (status line, headers and body),
    robots.txt included (one per source and run; shown separately).
+3. The daemon's real polling path: `yuqing run` polling the same 200 unchanged feeds every
+   30 s through its long-lived crawl worker, measured over --daemon-seconds: polls a minute,
+   CPU (daemon and children, from /proc) per poll and in cores, robots.txt fetches; against the
+   old path measured in the same run: one `python -m yuqing.crawler CONFIG SOURCE` process per
+   poll, as the daemon ran it before (CPU per poll, and the cores that would take at this rate).
 
-Run: ``.venv/bin/python bench/bench_crawler.py`` (about a minute).
+Run: ``nice -n 10 .venv/bin/python bench/bench_crawler.py`` (about three minutes).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import argparse
 import http.server
 import json
 import os
+import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -191,14 +198,15 @@ def bench_pages(server: BenchServer, root: Path, copies: int, concurrency: int) 
           f"{again['runs'][0]['skipped_known']} articles skipped as already read, {again_wall:.2f} s wall")
 
 
-def bench_feeds(server: BenchServer, root: Path, n_feeds: int) -> None:
+def bench_feeds(server: BenchServer, root: Path, n_feeds: int) -> tuple[Path, str]:
     """Bytes and time per poll of unchanged feeds: conditional (ours) against unconditional."""
     feeds = sorted((CORPORA / "feeds").glob("*.xml"))
     sources = []
     for i in range(n_feeds):
         path = f"/feeds/{i}.xml"
         server.feeds[path] = feeds[i % len(feeds)].read_bytes()
-        sources.append({"id": f"feed-{i:03d}", "name": f"feed {i}", "kind": "rss", "url": server.base + path})
+        sources.append({"id": f"feed-{i:03d}", "name": f"feed {i}", "kind": "rss", "url": server.base + path,
+                        "interval_seconds": 30})
     cfg_dir = write_config(root / "feeds", sources, 2)
     db = migrated(root / "feeds")
     server.reset()
@@ -222,6 +230,53 @@ def bench_feeds(server: BenchServer, root: Path, n_feeds: int) -> None:
     print(f"  304s on our poll              {not_modified}/{n_feeds}; feed bytes saved "
           f"{100 * (1 - ours.bytes / max(base.bytes, 1)):.1f}%; "
           f"stored on either poll: {sum(r['stored'] for r in ours_report['runs'] + base_report['runs'])}")
+    return cfg_dir, db
+
+
+def bench_daemon(server: BenchServer, cfg_dir: Path, db: str, n_feeds: int, seconds: int) -> float:
+    """`yuqing run` polling every feed every 30 s: polls a minute and CPU over `seconds` once all are polled."""
+    from bench_alert_latency import tree_cpu
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("YUQING_")}, "YUQING_CONFIG_DIR": str(cfg_dir),
+           "YUQING_DATABASE_URL": db, "PYTHONPATH": str(ROOT)}
+    with open(cfg_dir.parent / "daemon.log", "w", encoding="utf-8") as log:
+        daemon = subprocess.Popen([sys.executable, "-m", "yuqing", "run"], env=env, stderr=log, cwd=cfg_dir.parent)
+        try:
+            time.sleep(45)  # every source polled once: robots.txt read, the models loaded
+            server.reset()
+            cpu0, t0 = tree_cpu(daemon.pid), time.monotonic()
+            time.sleep(seconds)
+            cpu, wall = tree_cpu(daemon.pid) - cpu0, time.monotonic() - t0
+            counted = server.reset()
+        finally:
+            stop = time.monotonic()
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=60)
+    polls = counted.requests
+    print(f"\n== the daemon's polling path: `yuqing run`, {n_feeds} unchanged feeds every 30 s, one crawl worker, "
+          f"measured {wall:.0f} s")
+    print(f"  polls a minute                {polls * 60 / wall:6.0f}  ({polls * 60 / wall / n_feeds:.2f} per feed; "
+          f"asked for 2.00)  statuses {dict(sorted(counted.statuses.items()))}")
+    print(f"  CPU, daemon + worker          {cpu / wall:6.3f} cores  ({1000 * cpu / max(polls, 1):.1f} ms per poll)")
+    print(f"  robots.txt fetched            {counted.robots_requests} x in {wall:.0f} s (cached across polls)")
+    print(f"  stop after SIGTERM            {time.monotonic() - stop:.1f} s (exit code {daemon.returncode})")
+    return cpu / max(polls, 1)
+
+
+def bench_old_path(cfg_dir: Path, db: str, n_feeds: int, polls: int, ours_per_poll: float) -> None:
+    """The path the daemon took before the worker: one `python -m yuqing.crawler CONFIG SOURCE` per poll."""
+    env = {**os.environ, "YUQING_DATABASE_URL": db, "PYTHONPATH": str(ROOT)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    for i in range(polls):
+        subprocess.run([sys.executable, "-m", "yuqing.crawler", str(cfg_dir), f"feed-{i % n_feeds:03d}"], env=env,
+                       capture_output=True, check=True, cwd=ROOT)
+    wall = (time.perf_counter() - start) / polls
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / polls
+    print(f"  baseline: a process per poll  {cpu:.2f} CPU-s and {wall:.2f} s wall per poll ({polls} polls, unchanged "
+          f"feeds); {n_feeds} feeds every 30 s would need {cpu * n_feeds / 30:.1f} cores, against "
+          f"{ours_per_poll * n_feeds / 30:.3f} through the worker ({cpu / max(ours_per_poll, 1e-9):.0f}x less per poll)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=5, help="URLs per real news page (default 5)")
     parser.add_argument("--concurrency", type=int, default=8, help="per-domain concurrency for the pages run")
     parser.add_argument("--feeds", type=int, default=200, help="unchanged feeds to poll (default 200)")
+    parser.add_argument("--daemon-seconds", type=int, default=60, help="how long the daemon's polling is measured")
+    parser.add_argument("--old-polls", type=int, default=10, help="polls through the old process-per-poll path")
     args = parser.parse_args(argv)
     if not CORPORA.is_dir():
         print(f"needs the shared corpora at {CORPORA}", file=sys.stderr)
@@ -237,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             bench_pages(server, Path(tmp), args.copies, args.concurrency)
-            bench_feeds(server, Path(tmp), args.feeds)
+            cfg_dir, db = bench_feeds(server, Path(tmp), args.feeds)
+            per_poll = bench_daemon(server, cfg_dir, db, args.feeds, args.daemon_seconds)
+            bench_old_path(cfg_dir, db, args.feeds, args.old_polls, per_poll)
     finally:
         server.close()
     return 0

@@ -4,6 +4,7 @@ Scrapy's RobotsTxtMiddleware remembers a site's robots.txt for one crawler, that
 source; the long-lived crawl worker polls each source every few minutes, so without this cache it
 would fetch robots.txt once per poll. The cache is per process (per host and port) and only keeps
 robots.txt files that were read: a site whose robots.txt could not be fetched is asked again next poll.
+Polls that start while another poll is reading a site's robots.txt wait for that one read.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.http import Request
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
@@ -26,6 +28,7 @@ class RobotsCache:
         self.clock = clock
         self._entries: dict[str, tuple[Any, float]] = {}
         self._lock = threading.Lock()
+        self.fetching: dict[str, list[Deferred[Any]]] = {}  # netloc -> polls waiting for the fetch under way
 
     def get(self, netloc: str) -> Any | None:
         """The parser still fresh for this site, else None."""
@@ -64,13 +67,24 @@ class CachedRobotsTxtMiddleware(RobotsTxtMiddleware):
 
     async def robot_parser(self, request: Request) -> Any:
         netloc = urlparse_cached(request).netloc
-        if netloc not in self._parsers:
-            cached = ROBOTS.get(netloc)
-            if cached is not None:
-                self._parsers[netloc] = cached
-                self._stats.inc_value("yuqing/robots_cached")
-                return cached
-        parser = await super().robot_parser(request)
-        if parser is not None and not isinstance(parser, Deferred) and ROBOTS.get(netloc) is None:
-            ROBOTS.put(netloc, parser, self._ttl)
+        if netloc in self._parsers:
+            return await super().robot_parser(request)
+        cached = ROBOTS.get(netloc)
+        if cached is None and netloc in ROBOTS.fetching:  # another poll is reading it right now: wait for that
+            waiter: Deferred[Any] = Deferred()
+            ROBOTS.fetching[netloc].append(waiter)
+            cached = await maybe_deferred_to_future(waiter)
+        if cached is not None:
+            self._parsers[netloc] = cached
+            self._stats.inc_value("yuqing/robots_cached")
+            return cached
+        ROBOTS.fetching.setdefault(netloc, [])
+        parser = None
+        try:
+            parser = await super().robot_parser(request)
+            if parser is not None:
+                ROBOTS.put(netloc, parser, self._ttl)
+        finally:
+            for waiter in ROBOTS.fetching.pop(netloc, []):
+                waiter.callback(parser)  # None (not read) makes each waiter read it itself
         return parser

@@ -208,6 +208,8 @@ class FollowUp:
         self.thread = threading.Thread(target=self._loop, name="follow-up", daemon=True)
 
     def start(self) -> None:
+        """Build the senders before any thread needs them (one set, one rate limit per robot), then wait for polls."""
+        run_guarded("build senders", self.rt.channel_senders)
         self.thread.start()
 
     def after_poll(self, run: dict[str, Any]) -> None:
