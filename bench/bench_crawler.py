@@ -9,7 +9,7 @@
    a first poll fills the store; then our poll (ETag / Last-Modified sent back, so 304s)
    against a baseline poll of the same 200 feeds fetched unconditionally (the server
    ignores validators). Bytes are counted by the server (status line, headers and body),
-   robots.txt included (one per source and run; shown separately).
+   robots.txt included (read once per site and run; shown separately).
 3. The daemon's real polling path: `yuqing run` polling the same 200 unchanged feeds every
    30 s through its long-lived crawl worker, measured over --daemon-seconds: polls a minute,
    CPU (daemon and children, from /proc) per poll and in cores, robots.txt fetches; against the
