@@ -248,3 +248,34 @@ def test_sigterm_stops_within_ten_seconds_with_hung_sources_and_a_dead_worker_is
     finally:
         release.set()
         daemon.close()
+
+
+def test_a_burst_of_polls_with_new_mentions_triggers_one_more_run_not_one_each(monkeypatch):
+    from yuqing.app import crawl_pool, jobs
+
+    running, release, runs = threading.Event(), threading.Event(), []
+
+    def analyze(rt: object, wait: float = 0.0) -> None:
+        runs.append("analyze")
+        running.set()
+        release.wait(10)
+
+    monkeypatch.setattr(jobs, "analyze", analyze)
+    monkeypatch.setattr(jobs, "dispatch", lambda rt: runs.append("dispatch"))
+
+    class Rt:
+        def channel_senders(self) -> None:
+            return None
+
+    follow_up = crawl_pool.FollowUp(Rt())  # type: ignore[arg-type]
+    follow_up.start()
+    follow_up.after_poll({"source_id": "a", "stored": 0})
+    follow_up.after_poll({"source_id": "a", "stored": 2})
+    assert running.wait(10)
+    for i in range(5):  # reported while the first run is going
+        follow_up.after_poll({"source_id": f"s{i}", "stored": 1})
+    release.set()
+    wait_for(lambda: runs == ["analyze", "dispatch", "analyze", "dispatch"], 10, "the second run")
+    time.sleep(0.5)
+    follow_up.stop()
+    assert runs == ["analyze", "dispatch", "analyze", "dispatch"]

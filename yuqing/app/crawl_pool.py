@@ -144,13 +144,13 @@ class CrawlPool:
                   ", ".join(lost) or "nothing")
         record_crash(self.rt, lost, f"crawl worker died (exit code {code}) while polling this source")
         self.restarts = 0 if lived > HEALTHY_SECONDS else self.restarts + 1
-        delay = RESTART_BACKOFF[min(self.restarts, len(RESTART_BACKOFF) - 1)]
-        if self.stopping.wait(delay):
-            return
-        try:
-            self.start()
-        except OSError:
-            log.exception("crawl worker could not be restarted; trying again on its next death check")
+        while not self.stopping.wait(RESTART_BACKOFF[min(self.restarts, len(RESTART_BACKOFF) - 1)]):
+            try:
+                self.start()
+                return
+            except OSError:
+                self.restarts += 1
+                log.exception("crawl worker could not be restarted; trying again")
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Drop the queue, ask the worker to close its polls, and kill it if it has not gone by `timeout`."""
