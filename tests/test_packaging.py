@@ -18,8 +18,16 @@ from .conftest import REPO, SECRETS
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import shutil
+
     out = tmp_path_factory.mktemp("wheel")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(REPO)],
+    # Built from a copy without build/: setuptools reuses a checkout's build/lib, so a migration renamed
+    # since an earlier build would ride along in the wheel (two Alembic heads) and the test would be
+    # testing that leftover rather than this tree.
+    source = tmp_path_factory.mktemp("source") / "yuqing"
+    shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", "*.db", "*.db-*", "digests", "run"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
                            capture_output=True, text=True, timeout=600)
     if built.returncode != 0:
         pytest.fail(f"building the wheel failed:\n{built.stderr[-3000:]}")
