@@ -57,26 +57,26 @@ def test_daemon_refuses_unmigrated_database(config_dir):
     assert "Run: yuqing migrate" in res.stderr
 
 
-def test_daemon_single_instance_and_clean_stop(config_dir):
+def test_daemon_single_instance_and_clean_stop(config_dir, tmp_path):
     assert _yuqing(config_dir, "migrate").returncode == 0
-    proc = subprocess.Popen([*YUQING, "run"], env=_env(config_dir), stderr=subprocess.PIPE, text=True)
+    first_log = tmp_path / "first.log"
+    proc = _daemon(config_dir, first_log)
     try:
-        started = _wait_for_line(proc, "daemon started", timeout=60)
-        assert started, "the daemon did not start"
+        assert _wait_for_text(proc, first_log, "daemon started", timeout=60), "the daemon did not start"
         second = _yuqing(config_dir, "run")
         assert second.returncode == 2
         assert "another yuqing daemon or tick is running" in second.stderr
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
-        rest = proc.stderr.read()
         assert proc.returncode == 0
-        assert "stopped cleanly" in rest
+        assert "stopped cleanly" in first_log.read_text(encoding="utf-8")
     finally:
         if proc.poll() is None:
             proc.kill()
-    again = subprocess.Popen([*YUQING, "run"], env=_env(config_dir), stderr=subprocess.PIPE, text=True)
+    again_log = tmp_path / "again.log"
+    again = _daemon(config_dir, again_log)
     try:
-        assert _wait_for_line(again, "daemon started", timeout=60), "the lock was not released on stop"
+        assert _wait_for_text(again, again_log, "daemon started", timeout=60), "the lock was not released on stop"
         again.send_signal(signal.SIGINT)
         again.wait(timeout=60)
         assert again.returncode == 0
@@ -85,14 +85,20 @@ def test_daemon_single_instance_and_clean_stop(config_dir):
             again.kill()
 
 
-def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> bool:
+def _daemon(config_dir, log_path):
+    """`yuqing run` with its log in a file: a pipe nobody reads would fill and stall the daemon's logging."""
+    with open(log_path, "w", encoding="utf-8") as log:
+        return subprocess.Popen([*YUQING, "run"], env=_env(config_dir), stderr=log, text=True)
+
+
+def _wait_for_text(proc: subprocess.Popen, log_path, needle: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if needle in line:
+        if needle in log_path.read_text(encoding="utf-8", errors="replace"):
             return True
-        if not line and proc.poll() is not None:
-            return False
+        if proc.poll() is not None:
+            return needle in log_path.read_text(encoding="utf-8", errors="replace")
+        time.sleep(0.1)
     return False
 
 
