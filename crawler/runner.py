@@ -97,18 +97,30 @@ def lock_path(cfg: AppConfig, source_id: str) -> Path:
     return Path(cfg.settings.data_dir) / "run" / f"crawl-{source_id}.lock"
 
 
+ALREADY_CRAWLING = "already being crawled"
+
+
+def try_lock(cfg: AppConfig, src: Source) -> FileLock | None:
+    """The source's crawl lock, held, or None (logged) when a crawl of it is already running: one-off
+    crawls, ticks and the daemon's worker never poll one source at once."""
+    path = lock_path(cfg, src.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        log.info("source %s: a crawl of it is already running (%s held); skipped", src.id, path)
+        return None
+    return lock
+
+
 def take_locks(cfg: AppConfig, sources: list[Source], stack: ExitStack) -> tuple[list[Source], list[SourceRun]]:
     """Lock each source without waiting; a source already being crawled is skipped."""
     free, busy = [], []
     for src in sources:
-        path = lock_path(cfg, src.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(path))
-        try:
-            lock.acquire(blocking=False)
-        except Timeout:
-            log.info("source %s: a crawl of it is already running (%s held); skipped", src.id, path)
-            busy.append(SourceRun(src.id, src.kind, "skipped", last_error="already being crawled"))
+        lock = try_lock(cfg, src)
+        if lock is None:
+            busy.append(SourceRun(src.id, src.kind, "skipped", last_error=ALREADY_CRAWLING))
             continue
         stack.callback(lock.release)
         free.append(src)

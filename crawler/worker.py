@@ -28,8 +28,6 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import IO, Any
 
-from filelock import FileLock, Timeout
-
 from yuqing.clock import Clock, ManualClock, SystemClock
 from yuqing.config import AppConfig, ConfigError, load_config
 from yuqing.store import Store
@@ -81,7 +79,7 @@ class Worker:
 
     def crawl(self, source_id: str) -> None:
         """Start one poll of one source; its result is emitted when it ends."""
-        from yuqing.crawler.runner import SourceRun, lock_path
+        from yuqing.crawler.runner import ALREADY_CRAWLING, SourceRun, try_lock
 
         try:
             src = self.cfg.source(source_id)
@@ -92,14 +90,9 @@ class Worker:
         if self.stopping or source_id in self.running:
             self.emit({"done": asdict(SourceRun(src.id, src.kind, "skipped", last_error="not started"))})
             return
-        path = lock_path(self.cfg, src.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(path))
-        try:
-            lock.acquire(blocking=False)
-        except Timeout:
-            log.info("source %s: a crawl of it is already running (%s held); skipped", src.id, path)
-            self.emit({"done": asdict(SourceRun(src.id, src.kind, "skipped", last_error="already being crawled"))})
+        lock = try_lock(self.cfg, src)
+        if lock is None:
+            self.emit({"done": asdict(SourceRun(src.id, src.kind, "skipped", last_error=ALREADY_CRAWLING))})
             return
         try:
             crawler = self._start(src)

@@ -194,9 +194,16 @@ def test_daemon_polls_on_intervals_in_one_worker_with_robots_cached_and_alerts_a
         assert len(robots) == 1, "robots.txt fetched again across polls"
         assert "source feed-0 stored 1 new mention(s): analysing now" in text
         assert "analysed 1 mention(s): 1 negative, 1 crisis" in text
-        with Store(f"sqlite:///{tmp_path / 'data' / 'yuqing.db'}").session() as sess:
-            states = {s.id: s for s in sess.query(SourceState)}
-        assert states["feed-1"].not_modified >= 2 and states["feed-0"].mentions_found == 1
+        store = Store(f"sqlite:///{tmp_path / 'data' / 'yuqing.db'}")
+
+        def states() -> dict[str, SourceState]:
+            with store.session() as sess:
+                return {s.id: s for s in sess.query(SourceState)}
+
+        # the feed server counts a request before the worker has stored what the poll found: wait for the store
+        wait_for(lambda: states()["feed-1"].not_modified >= 2, 30, "two unchanged polls recorded")
+        assert states()["feed-0"].mentions_found == 1
+        store.dispose()
         daemon.proc.send_signal(signal.SIGTERM)
         assert daemon.proc.wait(timeout=30) == 0
         assert "stopped cleanly" in daemon.text()
