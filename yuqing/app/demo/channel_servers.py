@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from yuqing.app.demo.servers import serve_in_thread, stop_serving
 from yuqing.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -84,18 +85,14 @@ class _Endpoint:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = serve_in_thread(self.port, Handler)
         self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         log.info("local %s at %s", self.name, self.base)
         return self
 
     def stop(self) -> None:
-        if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            self.httpd = None
+        stop_serving(self.httpd)
+        self.httpd = None
 
     def __enter__(self) -> Any:
         return self.start()

@@ -39,6 +39,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def serve_in_thread(port: int, handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.ThreadingHTTPServer:
+    """A threaded HTTP server on 127.0.0.1:port (0: any free port), serving from a daemon thread."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return httpd
+
+
+def stop_serving(httpd: http.server.ThreadingHTTPServer | None) -> None:
+    """Stop a server from serve_in_thread and free its port (None: nothing to stop)."""
+    if httpd is not None:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 class _Collector:
     """aiosmtpd handler keeping every accepted message, parsed."""
 
@@ -182,18 +197,14 @@ class WeComEndpoint:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = serve_in_thread(self.port, Handler)
         self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         log.info("local WeCom robot endpoint at %s", self.url)
         return self
 
     def stop(self) -> None:
-        if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            self.httpd = None
+        stop_serving(self.httpd)
+        self.httpd = None
 
     def __enter__(self) -> WeComEndpoint:
         return self.start()
