@@ -16,11 +16,9 @@ import http.cookiejar
 import logging
 import random
 import re
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -33,9 +31,10 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import insert
 
 from yuqing.alerts.links import IncidentLinks
+from yuqing.app.demo.servers import free_port
 from yuqing.app.jobs import Runtime
 from yuqing.app.web import auth
-from yuqing.app.web.server import build, server
+from yuqing.app.web.server import build, running
 from yuqing.clock import ManualClock
 from yuqing.config import AppConfig, load_config
 from yuqing.models import Event, Incident, IncidentTransition, Mention, OutboxMessage, Role, SourceState
@@ -50,12 +49,6 @@ TITLES = ["江城一院产妇死亡 家属质疑手术", "江城一院新门诊�
           "江城一院急诊排长队 患者等待三小时", "江城一院获评省级文明单位", "江城一院护士殴打患儿视频曝光",
           "江城一院专家解读冬季流感防治"]
 CATEGORIES = [[], ["death_injury"], ["bribery"], [], ["service_attitude"], [], ["violence"], []]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _config(port: int, data_dir: Path) -> AppConfig:
@@ -153,7 +146,7 @@ def time_pages(base: str, paths: list[str], repeat: int) -> dict[str, tuple[floa
 
 def measure(size: int, repeat: int) -> dict[str, tuple[float, float]]:
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
+        port = free_port()
         cfg = _config(port, Path(tmp))
         store = Store.migrated(f"sqlite:///{tmp}/bench.db")
         now = datetime(2026, 12, 5, 12, tzinfo=UTC)
@@ -161,11 +154,6 @@ def measure(size: int, repeat: int) -> dict[str, tuple[float, float]]:
         fill(store, cfg, size, now)
         auth.set_password(store, cfg, clock, "duty-officer", "bench-password-1", Role.DUTY)
         rt = Runtime(cfg=cfg, store=store, clock=clock)
-        srv = server(rt, build(rt, {"YUQING_WEB_SECRET": SECRET}), "127.0.0.1", port)
-        thread = threading.Thread(target=srv.run, daemon=True)
-        thread.start()
-        while not srv.started:
-            time.sleep(0.02)
         open_id = max(1, (size // PER_EVENT) // 3)
         link = urllib.parse.urlsplit(IncidentLinks(SECRET, cfg.settings.web.public_url or "", 7)
                                      .url(open_id, "duty-officer", now)).path
@@ -175,10 +163,9 @@ def measure(size: int, repeat: int) -> dict[str, tuple[float, float]]:
                  "/mentions?since=2026-11-01&until=2026-11-30&tier=2", "/events", f"/events/{size // PER_EVENT}",
                  "/sources", "/outbox", "/digests"]
         try:
-            return time_pages(f"http://127.0.0.1:{port}", paths, repeat)
+            with running(rt, build(rt, {"YUQING_WEB_SECRET": SECRET}), port=port):
+                return time_pages(f"http://127.0.0.1:{port}", paths, repeat)
         finally:
-            srv.should_exit = True
-            thread.join(10)
             store.dispose()
 
 

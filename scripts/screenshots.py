@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import sys
 import tempfile
-import threading
-import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,9 +22,10 @@ from PIL import Image
 
 from yuqing.alerts.incidents import sync_incidents, tick
 from yuqing.alerts.links import IncidentLinks
+from yuqing.app.demo.servers import free_port
 from yuqing.app.jobs import Runtime
 from yuqing.app.web import auth
-from yuqing.app.web.server import build, server
+from yuqing.app.web.server import build, running
 from yuqing.clock import ManualClock
 from yuqing.config import load_config
 from yuqing.models import Event, Mention, Role, SourceState
@@ -37,12 +35,6 @@ ENV = {"YUQING_SMTP_USER": "demo", "YUQING_SMTP_PASSWORD": "demo", "YUQING_WECOM
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 STORY = ["网曝江城一院产妇剖宫产后死亡 家属质疑抢救延误", "江城一院回应产妇死亡：已成立调查组", "产妇家属在江城一院门口拉横幅",
          "江城一院产妇死亡事件追踪：卫健委介入调查", "江城一院新门诊楼正式启用"]
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _seed(rt: Runtime) -> int:
@@ -79,7 +71,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
-        port = _port()
+        port = free_port()
         cfg = load_config(REPO / "config", env=ENV)
         web = cfg.settings.web.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
         settings = cfg.settings.model_copy(update={"web": web, "data_dir": Path(tmp),
@@ -92,14 +84,10 @@ def main() -> None:
         incident_id = _seed(rt)
         tick(rt.store, cfg, incident_id, cfg.plan.rule("II").checklist[0], "刘洋", clock)
         auth.set_password(rt.store, cfg, clock, "duty-officer", "screenshot-pass", Role.DUTY)
-        srv = server(rt, build(rt, ENV), "127.0.0.1", port)
-        threading.Thread(target=srv.run, daemon=True).start()
-        while not srv.started:
-            time.sleep(0.05)
         link = IncidentLinks(ENV["YUQING_WEB_SECRET"], web.public_url or "", 7).url(incident_id, "duty-officer",
                                                                                      clock.now())
         args.out.mkdir(parents=True, exist_ok=True)
-        with sync_playwright() as p:
+        with running(rt, build(rt, ENV), port=port), sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
             phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True)
             phone.goto(link)
@@ -112,7 +100,6 @@ def main() -> None:
             desk.goto(f"http://127.0.0.1:{port}/mentions?" + urllib.parse.urlencode({"negative": "yes"}))
             desk.screenshot(path=str(args.out / "console-mentions.png"))
             browser.close()
-        srv.should_exit = True
         for name in ("incident-phone.png", "console-mentions.png"):
             _shrink(args.out / name)
             print(f"{args.out / name}: {(args.out / name).stat().st_size // 1024} KB")

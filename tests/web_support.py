@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
-import socket
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,9 +16,10 @@ import pytest
 
 from yuqing.alerts.incidents import sync_incidents
 from yuqing.alerts.links import IncidentLinks
+from yuqing.app.demo.servers import free_port as free_port  # the tests import it from here
 from yuqing.app.jobs import Runtime
 from yuqing.app.web import auth
-from yuqing.app.web.server import build, server
+from yuqing.app.web.server import build, running
 from yuqing.clock import ManualClock
 from yuqing.config import AppConfig
 from yuqing.models import Role
@@ -32,12 +30,6 @@ from .alerts_support import make_event
 WEB_SECRET = "test-web-secret-" + "0123456789abcdef" * 3
 PASSWORDS = {"duty-officer": "duty-pass-123", "vp": "viewer-pass-123", "it-oncall": "admin-pass-123"}
 ROLES = {"duty-officer": Role.DUTY, "vp": Role.VIEWER, "it-oncall": Role.ADMIN}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -123,21 +115,9 @@ def console_config(cfg: AppConfig, port: int) -> AppConfig:
 def run_console(cfg: AppConfig, store: Store, clock: ManualClock, port: int) -> Iterator[Console]:
     """uvicorn serving the console in a thread until the test ends."""
     rt = Runtime(cfg=cfg, store=store, clock=clock)
-    app = build(rt, {"YUQING_WEB_SECRET": WEB_SECRET})
-    srv = server(rt, app, "127.0.0.1", port)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        assert time.monotonic() < deadline, "console did not start"
-        assert thread.is_alive(), "console thread died"
-        time.sleep(0.02)
     links = IncidentLinks(WEB_SECRET, cfg.settings.web.public_url or "", cfg.settings.web.link_days)
-    try:
+    with running(rt, build(rt, {"YUQING_WEB_SECRET": WEB_SECRET}), port=port):
         yield Console(f"http://127.0.0.1:{port}", rt, links)
-    finally:
-        srv.should_exit = True
-        thread.join(10)
 
 
 def add_accounts(cfg: AppConfig, store: Store, clock: ManualClock) -> None:

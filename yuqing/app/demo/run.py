@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import tempfile
 import textwrap
 import threading
@@ -35,6 +34,7 @@ from sqlalchemy import func, select
 from yuqing.alerts.plan import level_label, risk_name
 from yuqing.app import jobs, reports
 from yuqing.app.demo import site
+from yuqing.app.demo.servers import free_port
 from yuqing.app.jobs import Runtime
 from yuqing.clock import ManualClock
 from yuqing.config import DEFAULT_CONFIG_DIR, level_rank, load_config
@@ -209,23 +209,11 @@ def _demo_env() -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start_console(stack: ExitStack, rt: Runtime) -> str:
     """`yuqing serve` in a thread: the incident page the alerts link to, as a phone would open it."""
-    from yuqing.app.web.server import build, server
+    from yuqing.app.web.server import build, running
 
-    srv = server(rt, build(rt), "127.0.0.1", rt.cfg.settings.web.port)
-    thread = threading.Thread(target=srv.run, daemon=True, name="demo-console")
-    thread.start()
-    stack.callback(thread.join, 10)
-    stack.callback(setattr, srv, "should_exit", True)
-    while not srv.started and thread.is_alive():
-        threading.Event().wait(0.02)
+    stack.enter_context(running(rt, build(rt), port=rt.cfg.settings.web.port))
     return str(rt.cfg.settings.web.public_url)
 
 
@@ -257,7 +245,7 @@ def demo_session(workdir: Path) -> Iterator[DemoSession]:
     with ExitStack() as stack:
         stack.enter_context(_demo_env())
         web, smtp, wecom = _start_peers(stack, t0)
-        cfg_dir = write_demo_config(workdir, web.base, smtp.port, wecom.url, _free_port())
+        cfg_dir = write_demo_config(workdir, web.base, smtp.port, wecom.url, free_port())
         cfg = load_config(cfg_dir)
         rt = DemoRuntime(cfg=cfg, store=Store.migrated(cfg.database_url), clock=ManualClock(t0))
         wecom.clock = rt.clock  # the endpoint's per-minute window runs on demo time too

@@ -46,6 +46,23 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def running(rt: Runtime, app: Starlette, host: str = "127.0.0.1", port: int | None = None) -> Iterator[uvicorn.Server]:
+    """The console served from a thread until the block ends (the demo, tests, benches, screenshots)."""
+    srv = server(rt, app, host, port)
+    thread = threading.Thread(target=srv.run, daemon=True, name="yuqing-console")
+    thread.start()
+    while not srv.started:
+        if not thread.is_alive():
+            raise RuntimeError(f"the console could not listen on {srv.config.host}:{srv.config.port}")
+        threading.Event().wait(0.02)
+    try:
+        yield srv
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
 def server(rt: Runtime, app: Starlette, host: str | None = None, port: int | None = None) -> uvicorn.Server:
     """A uvicorn server that believes X-Forwarded-* only from the configured proxies."""
     web = rt.cfg.settings.web
