@@ -25,8 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yuqing.alerts.channels import REGISTRY
-from yuqing.alerts.channels.base import TRUNCATED, Envelope, Rendered, fit_bytes
-from yuqing.alerts.channels.wecom import MOBILE, WECOM_MARKDOWN_BYTES, WECOM_TEXT_BYTES, wecom_markdown, wecom_text
+from yuqing.alerts.channels.base import Envelope, Rendered
 from yuqing.alerts.outbox import enqueue
 from yuqing.alerts.plan import risk_name, tier_name
 from yuqing.config import AppConfig, Recipient
@@ -34,8 +33,7 @@ from yuqing.models import Channel, Event, Mention, OutboxMessage, SourceState
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MOBILE", "TRUNCATED", "WECOM_MARKDOWN_BYTES", "WECOM_TEXT_BYTES", "Envelope", "Rendered", "fit_bytes",
-           "incident_message", "route", "enqueue_envelopes", "wecom_markdown", "wecom_text"]
+__all__ = ["Envelope", "Rendered", "incident_message", "route", "enqueue_envelopes"]
 
 MD_REPLACE = str.maketrans({"<": "＜", ">": "＞", "[": "［", "]": "］", "`": "｀", "*": "＊",
                             "&": "＆", "\\": "＼", "|": "｜"})
@@ -95,11 +93,16 @@ def render(name: str, **context: Any) -> str:
     return template_env().get_template(name).render(**context).strip() + "\n"
 
 
+@lru_cache(maxsize=64)
+def _has_template(name: str) -> bool:
+    """Whether the templates folder has this file (listing it walks the folder: once per name)."""
+    return name in template_env().list_templates()
+
+
 def incident_message(template: str, **context: Any) -> Rendered:
     """An incident message (alert, escalation, false alarm) in every form: template.txt/.html/.md, and
     template_mention.txt for the @-mention where the template has one; context['subject'] on one line;
     context['level'] (the plan level) lets SMS go for the levels it is for."""
-    env = template_env()
     context.setdefault("has_link", False)
     context.setdefault("action_link", LINK_SLOT)
     context.setdefault("link_days", 0)
@@ -109,7 +112,7 @@ def incident_message(template: str, **context: Any) -> Rendered:
            "incident": str(context.get("incident_id", "")), "hospital": str(context.get("hospital", ""))}
     return Rendered(subject=" ".join(str(context["subject"]).split())[:200], text=render(f"{template}.txt.j2", **context),
                     html=render(f"{template}.html.j2", **context), markdown=render(f"{template}.md.j2", **context),
-                    mention_text=render(mention, **context) if mention in env.list_templates() else "",
+                    mention_text=render(mention, **context) if _has_template(mention) else "",
                     level=context.get("level"), sms=sms)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yuqing.alerts.incidents import ack_command
-from yuqing.alerts.messages import Rendered, enqueue_envelopes, event_facts, local_time, render, route
+from yuqing.alerts.messages import Rendered, enqueue_envelopes, local_time, render, route
 from yuqing.alerts.plan import level_label
 from yuqing.clock import Clock
 from yuqing.config import AppConfig, level_rank
@@ -38,13 +38,15 @@ class RollupItem:
     ack_command: str
 
 
-def _items(sess: Session, cfg: AppConfig, incidents: Iterable[Incident]) -> list[RollupItem]:
-    """The incidents as list lines, highest level first, then oldest."""
-    items = []
-    for inc in incidents:
-        rule = cfg.plan.rule(inc.level)
-        items.append(RollupItem(inc.id, inc.level, level_label(inc.level, rule), event_facts(sess, cfg, inc.event)["headline"],
-                                inc.reason, local_time(inc.ack_deadline, cfg.settings.timezone), ack_command(inc.id)))
+def _item(cfg: AppConfig, inc: Incident) -> RollupItem:
+    """One incident as a line of the roll-up."""
+    rule = cfg.plan.rule(inc.level)
+    return RollupItem(inc.id, inc.level, level_label(inc.level, rule), inc.event.headline or "（无标题）", inc.reason,
+                      local_time(inc.ack_deadline, cfg.settings.timezone), ack_command(inc.id))
+
+
+def _ordered(items: Iterable[RollupItem]) -> list[RollupItem]:
+    """Highest level first, then oldest."""
     return sorted(items, key=lambda i: (-level_rank(i.level), i.incident_id))
 
 
@@ -72,11 +74,12 @@ def enqueue_rollup(sess: Session, cfg: AppConfig, now: datetime, incidents: list
     groups: dict[tuple[int, ...], list[str]] = {}  # the same list goes to everyone who gets it
     for person_id, theirs in by_person.items():
         groups.setdefault(tuple(sorted(i.id for i in theirs)), []).append(person_id)
+    lines = {inc.id: _item(cfg, inc) for inc in incidents}  # once, however many groups list the incident
     added = 0
     for ids, people in groups.items():
         theirs = [i for i in incidents if i.id in ids]
         top = max(theirs, key=lambda i: level_rank(i.level))
-        rendered = rollup_rendered(cfg, _items(sess, cfg, theirs), title, intro)
+        rendered = rollup_rendered(cfg, _ordered(lines[i] for i in ids), title, intro)
         envelopes = route(cfg, people, cfg.plan.rule(top.level).channels, rendered)
         listed = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:12]  # dedup keys hold 200 characters
         added += len(enqueue_envelopes(sess, now, f"{key}:{listed}", "alert", envelopes, incident_id=top.id))

@@ -11,7 +11,8 @@ from datetime import timedelta
 import pytest
 
 import yuqing.alerts.outbox as outbox_module
-from yuqing.alerts.messages import TRUNCATED, Rendered, enqueue_envelopes, fit_bytes, route
+from yuqing.alerts.channels.base import TRUNCATED, fit_bytes
+from yuqing.alerts.messages import Rendered, enqueue_envelopes, route
 from yuqing.alerts.outbox import SendError, dispatch, enqueue
 from yuqing.alerts.senders import build_senders
 from yuqing.models import AuditEntry

@@ -24,8 +24,6 @@ from pydantic import (
 )
 
 from yuqing.channel_config import CHANNEL_SECTIONS, RECIPIENT_REFERENCES, ChannelSections, RecipientAddresses
-from yuqing.channel_config import EmailChannel as EmailChannel  # re-exported: its home before the plugins
-from yuqing.channel_config import WeComRobot as WeComRobot
 from yuqing.resources import EXAMPLE_CONFIG, default_data_dir
 from yuqing.vocabulary import Channel
 

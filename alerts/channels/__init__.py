@@ -18,8 +18,3 @@ from yuqing.vocabulary import Channel
 
 REGISTRY: dict[Channel, ChannelPlugin] = {plugin.channel: plugin for plugin in (
     EmailPlugin(), WeComRobotPlugin(), WeComAppPlugin(), DingTalkPlugin(), SmsPlugin(), WebhookPlugin())}
-
-
-def plugin(channel: str) -> ChannelPlugin:
-    """The plugin of a channel name (KeyError names the unknown one)."""
-    return REGISTRY[Channel(channel)]

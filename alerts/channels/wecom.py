@@ -35,7 +35,6 @@ WECOM_OK, WECOM_RATE_LIMITED, WECOM_INVALID_KEY = 0, 45009, 93000
 WECOM_MARKDOWN_BYTES = 4096
 WECOM_TEXT_BYTES = 2048
 MOBILE = re.compile(r"^\+?\d{6,15}$")
-RobotWindow = RateWindow  # the name the robot sender used before the plugins
 
 
 def wecom_markdown(content: str, userids: list[str]) -> str:
