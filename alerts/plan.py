@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 
 from yuqing.config import HOT_LIST_NAMES, LEVEL_NAMES, LevelRule, Plan, level_rank
 from yuqing.models import Event
-from yuqing.risk_categories import RISK_CATEGORIES, risk_name
+from yuqing.risk_categories import risk_name
 
 ROMAN = {"IV": "Ⅳ", "III": "Ⅲ", "II": "Ⅱ", "I": "Ⅰ"}
 
-RISK_NAMES = RISK_CATEGORIES  # one table for analysis and alerts: yuqing/risk_categories.py
 
 TIER_NAMES = {1: "中央媒体", 2: "省级媒体", 3: "地方媒体", 4: "论坛或点评网站"}
 

@@ -259,7 +259,9 @@ def test_scraped_markup_is_shown_as_text_with_only_web_links(console: Console) -
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp, path
         assert reply.header("referrer-policy") == "no-referrer" and reply.header("x-frame-options") == "DENY"
     assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in client.get("/mentions").text
-    for anchor in re.findall(r'<a href="https?://[^"]*"[^>]*>', client.get("/mentions").text):
+    anchors = re.findall(r'<a href="https?://[^"]*"[^>]*>', client.get("/mentions").text)
+    assert anchors, "the mentions page shows the headlines' web links"
+    for anchor in anchors:
         assert 'rel="noopener noreferrer"' in anchor
 
 
