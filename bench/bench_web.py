@@ -160,7 +160,8 @@ def measure(size: int, repeat: int) -> dict[str, tuple[float, float]]:
         last_page = max(1, size // 50)
         paths = ["/", "/incidents", f"/incidents/{open_id}", link, "/mentions", "/mentions?negative=yes&crisis=yes",
                  "/mentions?q=" + urllib.parse.quote("红包"), "/mentions?category=violence", f"/mentions?page={last_page}",
-                 "/mentions?since=2026-11-01&until=2026-11-30&tier=2", "/events", f"/events/{size // PER_EVENT}",
+                 f"/mentions?since={(now - timedelta(days=30)).date()}&until={now.date()}&tier=2",
+                 "/events", f"/events/{size // PER_EVENT}",
                  "/sources", "/outbox", "/digests"]
         try:
             with running(rt, build(rt, {"YUQING_WEB_SECRET": SECRET}), port=port):
