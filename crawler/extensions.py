@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from scrapy import Spider, signals
@@ -48,6 +49,14 @@ def outcome(stats: dict[str, Any]) -> str:
     if stats.get("yuqing/not_modified", 0) >= ok:
         return "not_modified"
     return "ok"
+
+
+def mark_failed(state: SourceState, now: datetime, error: str) -> None:
+    """One failed poll in the source's row: counted, dated, and why (its health and operator notices read it)."""
+    state.last_fetch_at = now
+    state.consecutive_failures = (state.consecutive_failures or 0) + 1
+    state.failing_since = state.failing_since or now
+    state.last_error, state.last_error_at = error, now
 
 
 class SourceStateExtension:
@@ -105,10 +114,7 @@ class SourceStateExtension:
         state.pages_fetched = (state.pages_fetched or 0) + stats.get("yuqing/pages", 0)
         state.not_modified = (state.not_modified or 0) + stats.get("yuqing/not_modified", 0)
         if result == "failed":
-            state.consecutive_failures = (state.consecutive_failures or 0) + 1
-            state.failing_since = state.failing_since or now
-            state.last_error = error or f"no answer from the source (crawl {reason})"
-            state.last_error_at = now
+            mark_failed(state, now, error or f"no answer from the source (crawl {reason})")
             return
         state.last_success_at = now
         state.consecutive_failures = 0

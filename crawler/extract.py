@@ -375,18 +375,17 @@ def _subtree_scores(blocks: list[Block]) -> tuple[dict[etree._Element, float], d
     return net, mass
 
 
-def best_subtree(blocks: list[Block]) -> tuple[etree._Element | None, float]:
-    """The element with the best content-minus-noise score (tightened), and its content share."""
+def best_subtree(blocks: list[Block]) -> etree._Element | None:
+    """The element with the best content-minus-noise score, tightened to a child holding most of it."""
     net, mass = _subtree_scores(blocks)
     if not mass:
-        return None, 0.0
-    total = max(mass.values())  # the root holds all content
+        return None
     best = max(net, key=net.__getitem__)
     while True:
         kids = [child for child in best if child in mass]
         top = max(kids, key=mass.__getitem__) if kids else None
         if top is None or mass[top] < TIGHTEN * mass.get(best, 0.0):
-            return best, mass.get(best, 0.0) / total
+            return best
         best = top
 
 
@@ -403,7 +402,7 @@ def density_blocks(root: etree._Element) -> list[Block]:
     neighbours whose prose outweighs the noise between, so a short article stays short.
     """
     blocks = text_blocks(root)
-    node, _ = best_subtree(blocks)
+    node = best_subtree(blocks)
     if node is None:
         return []
     chosen = _run_under(node, blocks)

@@ -27,6 +27,7 @@ from typing import IO, Any
 from yuqing.app import jobs
 from yuqing.app.jobs import Runtime, run_guarded
 from yuqing.clock import SystemClock
+from yuqing.crawler.extensions import mark_failed
 from yuqing.models import SourceState
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,6 @@ class CrawlPool:
         self.proc: subprocess.Popen[str] | None = None
         self.stopping = threading.Event()
         self.restarts = 0
-        self.polls = 0
 
     @property
     def pid(self) -> int | None:
@@ -122,7 +122,6 @@ class CrawlPool:
     def _done(self, run: dict[str, Any]) -> None:
         with self.lock:
             self.in_flight.pop(run.get("source_id", ""), None)
-            self.polls += 1
             while self.queue and len(self.in_flight) < self.limit and not self.stopping.is_set():
                 self._send(self.queue.popleft())
         if self.on_done is not None:
@@ -188,10 +187,7 @@ def record_crash(rt: Runtime, source_ids: list[str], message: str) -> None:
                 state = sess.get(SourceState, sid)
                 if state is None:
                     continue
-                state.last_fetch_at = now
-                state.consecutive_failures = (state.consecutive_failures or 0) + 1
-                state.failing_since = state.failing_since or now
-                state.last_error, state.last_error_at = message, now
+                mark_failed(state, now, message)
     except Exception:
         log.exception("could not record the crawl worker's death against %s", ", ".join(source_ids))
 
@@ -204,7 +200,6 @@ class FollowUp:
         self.lease_wait = lease_wait
         self.wanted = threading.Event()
         self.stopping = threading.Event()
-        self.runs = 0
         self.thread = threading.Thread(target=self._loop, name="follow-up", daemon=True)
 
     def start(self) -> None:
@@ -224,7 +219,6 @@ class FollowUp:
             if self.stopping.is_set():
                 return
             self.wanted.clear()
-            self.runs += 1
             run_guarded("analyze (after a poll)", lambda: jobs.analyze(self.rt, wait=self.lease_wait))
             if not self.stopping.is_set():
                 run_guarded("dispatch (after a poll)", lambda: jobs.dispatch(self.rt))
