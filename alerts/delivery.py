@@ -136,7 +136,7 @@ def _fallback_one(sess: Session, cfg: AppConfig, row: OutboxMessage, now: dateti
         return 0
     plugin: ChannelPlugin = REGISTRY[target]
     failed = REGISTRY[Channel(row.channel)].label
-    minutes = int((now - _aware(row.created_at, now)).total_seconds() // 60)
+    minutes = int((now - row.created_at).total_seconds() // 60)
     text = f"{FALLBACK_MARK}{failed}已 {minutes} 分钟未能送达，改由{plugin.label}发送：\n{text_of(row.body)}"
     envelopes = plugin.plain(cfg, people, f"{FALLBACK_MARK}{row.subject}", text, row.dedup_key)
     # one fallback per person and alert, however many messages (robot markdown + @mention) failed
@@ -147,11 +147,6 @@ def _fallback_one(sess: Session, cfg: AppConfig, row: OutboxMessage, now: dateti
               messages=[m.id for m in added])
         log.warning("outbox message %s (%s) unsent for %s min: also sent by %s", row.id, row.channel, minutes, target)
     return len(added)
-
-
-def _aware(value: datetime, like: datetime) -> datetime:
-    """SQLite hands datetimes back naive; compare them as UTC."""
-    return value.replace(tzinfo=like.tzinfo) if value.tzinfo is None and like.tzinfo is not None else value
 
 
 def queue_fallbacks(store: Store, cfg: AppConfig, now: datetime, paused: set[str]) -> int:

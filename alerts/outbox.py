@@ -240,11 +240,6 @@ def _mark_dead(sess: Session, row: OutboxMessage, now: datetime, error: str, tro
         trouble.errors.append(error[:300])
 
 
-def _aware(value: datetime, like: datetime) -> datetime:
-    """SQLite hands datetimes back naive; compare them as UTC."""
-    return value.replace(tzinfo=like.tzinfo) if value.tzinfo is None and like.tzinfo is not None else value
-
-
 def _record(store: Store, cfg: AppConfig, message: Outgoing, failure: SendError | None, now: datetime,
             policy: RetryPolicy, report: DispatchReport, trouble: Trouble | None = None) -> None:
     """Write the outcome of one send: sent, deferred, retry later, or dead."""
@@ -261,7 +256,7 @@ def _record(store: Store, cfg: AppConfig, message: Outgoing, failure: SendError 
             row.last_error, row.next_attempt_at = error, max(failure.retry_at, now)
             report.deferred.append(row.id)
             log.info("outbox message %s rate-limited; next try at %s", row.id, row.next_attempt_at)
-            held = now - _aware(row.created_at, now)
+            held = now - row.created_at
             if trouble is not None and row.purpose != "operator" and held >= timedelta(
                     minutes=cfg.channels.delivery.rate_limited_report_minutes):
                 trouble.held.append(row.id)
