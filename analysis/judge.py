@@ -8,12 +8,15 @@ combiner, fitted on out-of-fold predictions (analysis/risk_training.py), weighs 
 P(crisis). Two thresholds on it, chosen by cross-validation, say `crisis` and `negative`.
 
 A mention is judged by its head: a news item by its title, a post or review by its title and first
-sentences. The body is supporting evidence: it makes a mention a crisis only when at least
-BODY_SENTENCES of the sentences of its lead (the first BODY_LEAD, where news tells its story) read
-as a crisis on their own. So a crisis told only in the body is caught, while a body full of 科普
-words, or a statute full of 调查 and 问责, around a harmless title stays harmless. A patient review is
-one person's experience: it is a crisis only at REVIEW_CRISIS (a death, an assault, a bribe); otherwise
-it is negative exactly when the review sentiment model reads a complaint.
+sentences. The model reads a head of several sentences sentence by sentence, and the likeliest crisis
+among them speaks for the head, against thresholds of its own; the lexicon reads the head whole, so a
+rebuttal in one sentence still answers the rumour in another. The body is supporting evidence: it
+makes a mention a crisis only when at least BODY_SENTENCES of the sentences of its lead (the first
+BODY_LEAD, where news tells its story) read as a crisis on their own. So a crisis told only in the
+body is caught, while a body full of 科普 words, or a statute full of 调查 and 问责, around a harmless
+title stays harmless. A patient review is one person's experience: it is a crisis only at
+REVIEW_CRISIS (a death, an assault, a bribe); otherwise it is negative exactly when the review
+sentiment model reads a complaint.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ BODY_CHARS = 3000  # how much of a body is read for evidence
 BODY_SENTENCES = 2  # body sentences that must each read as a crisis to make a crisis of the mention
 BODY_BAR = 0.85  # ... each at least this combined score
 BODY_LEAD = 10  # sentences of a body that can carry a crisis: its lead
+MIN_SENTENCE_CHARS = 4  # a shorter piece (好气！) is not read as a sentence of its own
+TITLE_CHARS = 30  # a text this short is a title, read whole (the labelled titles run to 25 characters:
+#                   "一医院长期拖欠工资？当地回应" is one headline, not two sentences)
 CATEGORY_SHARE = 0.3  # a second model category is reported when it has this share of P(crisis)
 STRONG_CLAIM = 0.8  # a lexicon category is reported beside the model's when its claim is this strong
 MAX_CATEGORIES = 3
@@ -69,13 +75,23 @@ def combiner_row(p_model: float, reading: LexiconReading) -> list[float]:
 
 @dataclass(frozen=True)
 class Combiner:
-    """Logistic regression weights over COMBINER_FEATURES, and the two thresholds on its output."""
+    """Logistic regression weights over COMBINER_FEATURES, and the thresholds on its output: for a title
+    (one sentence), and for a text of several sentences, whose likeliest sentence is read (each chosen
+    by cross-validation; a text of several sentences has more chances of one that reads as a crisis)."""
 
     coef: tuple[float, ...]
     intercept: float
     crisis_threshold: float = 0.5
     negative_threshold: float = 0.5
     features: tuple[str, ...] = COMBINER_FEATURES
+    several_crisis_threshold: float | None = None  # None: the title's
+    several_negative_threshold: float | None = None
+
+    def thresholds(self, several: bool) -> tuple[float, float]:
+        """(crisis, negative) thresholds for a text of one sentence or of several."""
+        if several and self.several_crisis_threshold is not None and self.several_negative_threshold is not None:
+            return self.several_crisis_threshold, self.several_negative_threshold
+        return self.crisis_threshold, self.negative_threshold
 
     def score(self, row: Sequence[float]) -> float:
         z = self.intercept + sum(c * x for c, x in zip(self.coef, row))
@@ -84,15 +100,21 @@ class Combiner:
     def as_meta(self) -> dict[str, object]:
         return {"features": list(self.features), "coef": [round(c, 6) for c in self.coef],
                 "intercept": round(self.intercept, 6), "crisis_threshold": round(self.crisis_threshold, 4),
-                "negative_threshold": round(self.negative_threshold, 4)}
+                "negative_threshold": round(self.negative_threshold, 4),
+                **({"several_crisis_threshold": round(self.several_crisis_threshold, 4),
+                    "several_negative_threshold": round(self.several_negative_threshold, 4)}
+                   if self.several_crisis_threshold is not None and self.several_negative_threshold is not None
+                   else {})}
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> Combiner:
         feats = tuple(str(f) for f in meta["features"])
         if feats != COMBINER_FEATURES:
             raise ValueError(f"combiner features {feats} are not {COMBINER_FEATURES}")
+        several = ((float(meta["several_crisis_threshold"]), float(meta["several_negative_threshold"]))
+                   if "several_crisis_threshold" in meta else (None, None))
         return cls(tuple(float(c) for c in meta["coef"]), float(meta["intercept"]),
-                   float(meta["crisis_threshold"]), float(meta["negative_threshold"]), feats)
+                   float(meta["crisis_threshold"]), float(meta["negative_threshold"]), feats, *several)
 
 
 @dataclass(frozen=True)
@@ -130,6 +152,41 @@ def fold_names(text: str, pattern: re.Pattern[str] | None) -> str:
 
 
 OWN_NAME = "医院"
+
+
+def model_units(text: str) -> list[str]:
+    """What the model reads of a text longer than a title: its sentences when it has two or more, else
+    the text whole."""
+    if len(text) <= TITLE_CHARS:
+        return [text]
+    pieces = [m.group(0).strip() for m in _SENTENCE_RE.finditer(text)]
+    sentences = [p for p in pieces if len(p) >= MIN_SENTENCE_CHARS]
+    return sentences if len(sentences) >= 2 else [text]
+
+
+def model_probs(model: HeadlineModel, texts: Sequence[str]) -> np.ndarray:
+    """The model's class probabilities for each text: for a text of several sentences, those of the
+    sentence likeliest to be a crisis (one batch for all sentences of all texts)."""
+    return model_reading(model, texts)[0]
+
+
+def model_reading(model: HeadlineModel, texts: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
+    """model_probs, and for each text whether it was read as several sentences."""
+    units = [model_units(t) for t in texts]
+    several = [len(us) > 1 for us in units]
+    flat = [u for us in units for u in us]
+    if not flat:
+        return np.zeros((0, len(model.classes))), several
+    probs = model.predict_proba(flat)
+    if len(flat) == len(texts):
+        return probs, several
+    out = np.empty((len(texts), probs.shape[1]))
+    pos, not_index = 0, model.not_index
+    for i, us in enumerate(units):
+        block = probs[pos:pos + len(us)]
+        out[i] = block[int(np.argmin(block[:, not_index]))]
+        pos += len(us)
+    return out, several
 
 
 class CrisisJudge:
@@ -176,16 +233,17 @@ class CrisisJudge:
     def judge_many(self, texts: Sequence[str]) -> list[Judgement]:
         """Many titles at once: the model reads them as one batch."""
         clean = [self.as_read(t) for t in texts]
-        probs = self.model.predict_proba(clean) if clean else np.zeros((0, len(self.model.classes)))
-        return [self._verdict(text, row, self.tagger.read(text)) if text.strip() else NOTHING
-                for text, row in zip(clean, probs)]
+        probs, several = model_reading(self.model, clean)
+        return [self._verdict(text, row, self.tagger.read(text), many) if text.strip() else NOTHING
+                for text, row, many in zip(clean, probs, several)]
 
-    def _verdict(self, text: str, probs: np.ndarray, reading: LexiconReading) -> Judgement:
+    def _verdict(self, text: str, probs: np.ndarray, reading: LexiconReading, several: bool = False) -> Judgement:
         p_model = float(1.0 - probs[self.model.not_index])
         comb = self.combiner
         score = comb.score(combiner_row(p_model, reading))
-        negative = score >= comb.negative_threshold
-        crisis = score >= comb.crisis_threshold
+        crisis_at, negative_at = comb.thresholds(several)
+        negative = score >= negative_at
+        crisis = score >= crisis_at
         categories = self._categories(probs, reading) if negative else ()
         return Judgement(crisis, round(score, 4), negative, categories, reading.terms, round(p_model, 4),
                          reading.score)

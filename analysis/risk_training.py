@@ -15,6 +15,11 @@ titles; the alternatives are in the README):
 - the combiner: a logistic regression over the model's logit and what the lexicon read (score,
   negation, rebuttal, the accused's denial, a frame), fitted on out-of-fold model probabilities of
   the shared titles only (the lexicon was tuned on the written ones, so there it looks too good);
+- texts of several sentences (posts, reviews, long news heads): the judge reads them sentence by
+  sentence (judge.model_units), so a crisis among ordinary sentences is not diluted, and holds them to
+  thresholds of their own, chosen on held-out titles joined to ordinary titles of their fold. Training
+  on such joined texts as well did not help them further and cost the titles a little, so it is not
+  done (bench_risk.py, "Texts of several sentences");
 - thresholds: crisis where the combined score's F1 is best; `negative` from the score at which at
   most NEGATIVE_FALSE_RATE of the non-crisis titles count.
 """
@@ -25,16 +30,17 @@ import hashlib
 import json
 import logging
 import math
+import random
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from yuqing.analysis.headline_model import NOT, HeadlineModel
-from yuqing.analysis.judge import Combiner, combiner_row, main_category
+from yuqing.analysis.judge import COMBINER_FEATURES, Combiner, combiner_row, main_category, model_probs, model_reading
 from yuqing.analysis.model_fit import Example, fit
 from yuqing.analysis.risk import LexiconReading, RiskTagger
 from yuqing.resources import CHECKOUT, PACKAGE_DIR
@@ -158,6 +164,13 @@ def label_written(written: Sequence[Title], shared: Sequence[Title], classes: Se
     return [Title(t.id, t.text, t.crisis, guessed.get(t.id), t.source) for t in written]
 
 
+def joined_texts(title: Title, companions: Sequence[Title], rng: random.Random) -> str:
+    """A title and its companions in a random order, as the sentences of one text."""
+    parts = [title.text, *(c.text for c in companions)]
+    rng.shuffle(parts)
+    return "。".join(p.rstrip("。") for p in parts)
+
+
 def train_model(shared: Sequence[Title], written: Sequence[Title], classes: Sequence[str],
                 meta: dict[str, object] | None = None) -> HeadlineModel:
     """The headline model on shared titles (weight 1) and written ones (WRITTEN_WEIGHT)."""
@@ -217,14 +230,24 @@ def negative_threshold(scores: np.ndarray, gold: np.ndarray, rate: float = NEGAT
     return float(quiet[len(quiet) - k - 1]) + 1e-6 if k < len(quiet) else 0.0
 
 
-def build_combiner(rows: np.ndarray, gold: np.ndarray) -> Combiner:
-    """Combiner weights and both thresholds, from out-of-fold rows."""
+def build_combiner(rows: np.ndarray, gold: np.ndarray, several_rows: np.ndarray | None = None,
+                   several_gold: np.ndarray | None = None) -> Combiner:
+    """Combiner weights and both thresholds, from out-of-fold rows of titles; with rows of texts of
+    several sentences, their own two thresholds too (the weights stay the titles')."""
     coef, intercept = fit_combiner(rows, gold.astype(float))
     comb = Combiner(coef, intercept)
+    crisis_t, neg_t = _thresholds(comb, rows, gold)
+    several: tuple[float | None, float | None] = (None, None)
+    if several_rows is not None and several_gold is not None and len(several_rows):
+        several = _thresholds(comb, several_rows, several_gold)
+    return Combiner(coef, intercept, crisis_t, neg_t, COMBINER_FEATURES, *several)
+
+
+def _thresholds(comb: Combiner, rows: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
+    """(crisis at best F1, negative at NEGATIVE_FALSE_RATE, never above crisis) for these rows."""
     scores = np.array([comb.score(r) for r in rows])
     crisis_t = best_f1_threshold(scores, gold)
-    neg_t = min(negative_threshold(scores, gold), crisis_t)
-    return Combiner(coef, intercept, crisis_t, neg_t)
+    return crisis_t, min(negative_threshold(scores, gold), crisis_t)
 
 
 # --- cross-validation --------------------------------------------------------------------------------
@@ -239,6 +262,8 @@ class OutOfFold:
     probs: np.ndarray  # titles x classes
     classes: tuple[str, ...]
     readings: list[LexiconReading]
+    models: list[HeadlineModel] = field(default_factory=list)  # one per fold, for measuring other texts
+    several: Several | None = None  # held-out titles joined into texts of several sentences
 
     @property
     def gold(self) -> np.ndarray:
@@ -256,19 +281,80 @@ class OutOfFold:
         return np.array([combiner_row(p, r) for p, r in zip(self.p_model, self.readings)])
 
 
+@dataclass
+class Several:
+    """Held-out titles joined to ordinary titles of their fold, as the model and lexicon read them."""
+
+    texts: list[str]
+    gold: np.ndarray
+    folds: np.ndarray
+    parts: np.ndarray  # how many titles each text joins
+    rows: np.ndarray  # combiner rows
+    split: np.ndarray  # whether the model read the text sentence by sentence (longer than a title)
+
+
+SEVERAL_PARTS = (2, 3)
+
+
+def joined_held_out(titles: Sequence[Title], folds: Sequence[int], parts: int) -> tuple[list[str], list[int]]:
+    """Each title with parts - 1 non-crisis companions of its own fold (deterministic), and their indexes."""
+    rng = random.Random(f"several:{parts}")
+    texts, index = [], []
+    for f in range(FOLDS):
+        held = [i for i in range(len(titles)) if folds[i] == f]
+        quiet = [titles[i] for i in held if not titles[i].crisis]
+        for i in held:
+            companions = [q for q in rng.sample(quiet, min(parts, len(quiet))) if q.id != titles[i].id][:parts - 1]
+            if len(companions) == parts - 1:
+                texts.append(joined_texts(titles[i], companions, rng))
+                index.append(i)
+    return texts, index
+
+
+def several_of(titles: Sequence[Title], folds: Sequence[int], models: Sequence[HeadlineModel],
+               tagger: RiskTagger, sentences: bool = True) -> Several:
+    """The joined held-out texts of every fold, read by that fold's model (sentence by sentence, or
+    with sentences=False whole, as the judgement did before) and by the lexicon."""
+    texts: list[str] = []
+    index: list[int] = []
+    parts: list[int] = []
+    for k in SEVERAL_PARTS:
+        t, i = joined_held_out(titles, folds, k)
+        texts += t
+        index += i
+        parts += [k] * len(t)
+    fold_arr = np.array([folds[i] for i in index])
+    p_model = np.zeros(len(texts))
+    split = np.zeros(len(texts), dtype=bool)
+    for f, model in enumerate(models):
+        idx = np.flatnonzero(fold_arr == f)
+        chunk = [texts[i] for i in idx]
+        if sentences:
+            probs, several = model_reading(model, chunk)
+            split[idx] = several
+        else:
+            probs = model.predict_proba(chunk)
+        p_model[idx] = 1.0 - probs[:, model.not_index]
+    rows = np.array([combiner_row(float(p), tagger.read(t)) for p, t in zip(p_model, texts)])
+    return Several(texts, np.array([titles[i].crisis for i in index]), fold_arr, np.array(parts), rows, split)
+
+
 def out_of_fold(shared: Sequence[Title], written: Sequence[Title], tagger: RiskTagger,
                 progress: Callable[[str], None] | None = None) -> OutOfFold:
     """Fit one model per fold (written titles always in training) and collect what it says on the held fold."""
     classes = classes_of(shared)
     folds = fold_of(shared)
     probs = np.zeros((len(shared), len(classes)))
+    models = []
     for f in range(FOLDS):
         model, _ = fold_model(shared, written, f)
         held = [i for i, k in enumerate(folds) if k == f]
-        probs[held] = model.predict_proba([shared[i].text for i in held])
+        probs[held] = model_probs(model, [shared[i].text for i in held])  # titles: read whole either way
+        models.append(model)
         if progress:
             progress(f"fold {f + 1}/{FOLDS}: {len(shared) - len(held)} shared + {len(written)} written titles")
-    return OutOfFold(list(shared), folds, probs, classes, [tagger.read(t.text) for t in shared])
+    return OutOfFold(list(shared), folds, probs, classes, [tagger.read(t.text) for t in shared], models,
+                     several_of(shared, folds, models, tagger))
 
 
 def combined_out_of_fold(oof: OutOfFold) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -288,6 +374,26 @@ def combined_out_of_fold(oof: OutOfFold) -> tuple[np.ndarray, np.ndarray, np.nda
         crisis[held] = s >= comb.crisis_threshold
         negative[held] = s >= comb.negative_threshold
     return scores, crisis, negative
+
+
+def several_out_of_fold(oof: OutOfFold, own_thresholds: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Crisis and negative verdicts on the joined texts, each fold by a combiner fitted on the other folds
+    (with the thresholds for several sentences, or with own_thresholds=False the titles' ones)."""
+    several = oof.several
+    if several is None:
+        raise ValueError("no joined texts in this out-of-fold run")
+    rows, gold, folds = oof.combiner_rows(), oof.gold, np.array(oof.folds)
+    crisis = np.zeros(len(several.gold), dtype=bool)
+    negative = np.zeros(len(several.gold), dtype=bool)
+    for f in range(FOLDS):
+        other = (several.folds != f) & several.split
+        comb = build_combiner(rows[folds != f], gold[folds != f], several.rows[other] if own_thresholds else None,
+                              several.gold[other] if own_thresholds else None)
+        for i in np.flatnonzero(several.folds == f):
+            crisis_at, negative_at = comb.thresholds(bool(several.split[i]))
+            s = comb.score(several.rows[i])
+            crisis[i], negative[i] = s >= crisis_at, s >= negative_at
+    return crisis, negative
 
 
 def precision_recall(pred: np.ndarray, gold: np.ndarray) -> tuple[float, float, float]:

@@ -16,6 +16,11 @@ sentiment model's "negative" (P(positive) < 0.5), which is what the pipeline use
 the rest; the figures in the README were taken that way before any look at those titles.
 --news-style judges fresh set d (news-style headlines written here, never tuned on) with a model trained
 without it; --with-skips repeats the cross-validation with the "skip" titles added as non-crises.
+Texts of several sentences: each held-out title joined as a sentence to one or two non-crisis titles of
+its own fold (the label is the title's), judged the shipped way (the model reads each sentence of a text
+longer than a title, the lexicon reads the whole, and the thresholds for several sentences come from
+the other folds' joined texts) and the previous way (the model reading the whole text, at the titles'
+thresholds).
 --real PATH: label<TAB>headline files kept outside the repository, judged by the shipped model.
 """
 
@@ -27,7 +32,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +44,7 @@ from yuqing.analysis.judge import CrisisJudge
 from yuqing.analysis.risk import RiskLexicon, RiskTagger, _normalize, load_lexicon
 from yuqing.analysis.risk_training import (
     FOLDS,
+    SEVERAL_PARTS,
     OutOfFold,
     Title,
     best_f1_threshold,
@@ -52,6 +58,8 @@ from yuqing.analysis.risk_training import (
     precision_recall,
     read_shared,
     read_written,
+    several_of,
+    several_out_of_fold,
     shared_available,
     train_model,
 )
@@ -154,7 +162,7 @@ def print_operating_points(scores: np.ndarray, gold: np.ndarray) -> None:
     print("  (for `negative`, R is the share of crises counted and 'non-crises above' the share of the rest)")
 
 
-def cross_validation(shared: list[Title], written: list[Title], tagger: RiskTagger, errors: int) -> None:
+def cross_validation(shared: list[Title], written: list[Title], tagger: RiskTagger, errors: int) -> OutOfFold:
     """The 5-fold table, negative shares, category accuracy."""
     t0 = time.perf_counter()
     oof = out_of_fold(shared, written, tagger, progress=lambda m: print("   " + m, file=sys.stderr))
@@ -196,6 +204,28 @@ def cross_validation(shared: list[Title], written: list[Title], tagger: RiskTagg
         print(f"\nThe {len(wrong)} most confident mistakes (score, label, title):")
         for i in wrong:
             print(f"  {scores[i]:.2f} {'crisis' if gold[i] else 'not':<6} {shared[i].text}")
+    return oof
+
+
+def several_sentences(oof: OutOfFold, tagger: RiskTagger) -> None:
+    """Held-out titles joined to one or two ordinary titles of their fold, judged the shipped way and the
+    previous way (the same fold models reading the whole text, at the titles' thresholds), in one run."""
+    several = oof.several
+    assert several is not None
+    previous = replace(oof, several=several_of(oof.titles, oof.folds, oof.models, tagger, sentences=False))
+    runs = {"shipped": several_out_of_fold(oof), "previous": several_out_of_fold(previous, own_thresholds=False)}
+    print(f"\nTexts of several sentences: each held-out title joined to ordinary titles of its fold "
+          f"({np.mean([len(t) for t in several.texts]):.0f} characters on average)")
+    print(f"  {'':34s} {'crisis P':>8s} {'R':>6s} {'F1':>6s}   negative: crises / non-crises")
+    for parts in SEVERAL_PARTS:
+        mine = several.parts == parts
+        gold = several.gold[mine]
+        print(f"  {parts} sentences: {np.mean(several.split[mine]):.0%} longer than a title, read sentence by sentence")
+        for name, (crisis, negative) in runs.items():
+            p, r, f1 = precision_recall(crisis[mine], gold)
+            label = f"{parts} sentences, {name}"
+            print(f"  {label:34s} {p:8.3f} {r:6.3f} {f1:6.3f}   {np.mean(negative[mine][gold]):.3f} / "
+                  f"{np.mean(negative[mine][~gold]):.3f}")
 
 
 def holdback(shared: list[Title], written: list[Title], tagger: RiskTagger) -> None:
@@ -294,7 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tagger = RiskTagger(load_lexicon())
     if shared_available():
         shared, written = read_shared(), read_written()
-        cross_validation(shared, written, tagger, args.errors)
+        oof = cross_validation(shared, written, tagger, args.errors)
+        several_sentences(oof, tagger)
         if args.holdback:
             holdback(shared, written, tagger)
         if args.news_style:

@@ -74,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     classes = classes_of(shared)
     tagger = RiskTagger()
     oof = out_of_fold(shared, written, tagger, progress=lambda msg: print("  " + msg, file=sys.stderr))
-    combiner = build_combiner(oof.combiner_rows(), oof.gold)
+    several = oof.several
+    assert several is not None  # out_of_fold joins texts of several sentences by default
+    combiner = build_combiner(oof.combiner_rows(), oof.gold, several.rows[several.split], several.gold[several.split])
     labelled = label_written(written, shared, classes)
     meta = {
         "trained_on": {"shared": str(args.shared.name), "shared_titles": len(shared),
@@ -88,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB): {len(model.vocabulary)} n-grams x "
           f"{len(classes)} classes from {len(shared)} shared + {len(written)} written titles in "
           f"{time.perf_counter() - start:.0f} s; crisis at {combiner.crisis_threshold:.2f}, "
-          f"negative at {combiner.negative_threshold:.3f}")
+          f"negative at {combiner.negative_threshold:.3f} (several sentences: {combiner.several_crisis_threshold:.2f}, "
+          f"{combiner.several_negative_threshold:.3f})")
     return 0
 
 

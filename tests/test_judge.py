@@ -12,14 +12,24 @@ import numpy as np
 import pytest
 
 from yuqing.analysis.headline_model import HeadlineModel
-from yuqing.analysis.judge import SHIPPED_MODEL, CrisisJudge, head_and_body
+from yuqing.analysis.judge import (
+    COMBINER_FEATURES,
+    SHIPPED_MODEL,
+    TITLE_CHARS,
+    Combiner,
+    CrisisJudge,
+    head_and_body,
+    model_units,
+)
 from yuqing.analysis.model_fit import Example, fit
 from yuqing.analysis.risk_cli import run_risk
 from yuqing.analysis.risk_training import (
     WRITTEN_DIR,
     WRITTEN_FILES,
+    Title,
     category_accuracy,
     fold_model,
+    joined_held_out,
     keyword_baseline,
     precision_recall,
     read_shared,
@@ -173,6 +183,66 @@ def test_a_post_is_judged_by_its_opening(judge: CrisisJudge) -> None:
     head, _ = head_and_body("求助", post, "post")
     assert head.startswith("求助。我妈")
     assert judge.judge_mention("求助", post, "post").crisis
+
+
+def test_a_crisis_among_ordinary_sentences_is_caught(judge: CrisisJudge) -> None:
+    """A post of several sentences is read sentence by sentence: the crisis is not diluted by the rest."""
+    post = "今天带孩子去江城一院体检，环境挺干净的。护士殴打患儿的视频在网上曝光了，大家都很气愤。晚上回家吃了饺子。"
+    assert len(model_units(post)) == 3
+    j = judge.judge(post)
+    assert j.crisis and j.negative and j.categories[0] == "violence", j
+    calm = "江城一院新门诊楼今天正式启用，市民排队参观。专家团队在门诊大厅为市民义诊。医院的停车场也扩建了不少车位。"
+    assert not judge.judge(calm).negative
+
+
+def test_a_rebuttal_in_one_sentence_answers_the_rumour_in_another(judge: CrisisJudge) -> None:
+    """The lexicon reads the whole text, so the denial still counts when the model reads the rumour alone."""
+    rumour = "网传江城一院护士殴打患儿，视频在网上流传。"
+    rebutted = rumour + "医院回应：经核实该消息不实，系外地旧视频，已报警处理。"
+    assert judge.judge(rumour + "家属要求医院给个说法，目前仍在协商。").crisis
+    assert not judge.judge(rebutted).crisis
+
+
+def test_a_title_is_read_whole_even_with_a_question_mark() -> None:
+    title = "一医院长期拖欠工资？当地回应"
+    assert len(title) <= TITLE_CHARS and model_units(title) == [title]
+    long = "一医院长期拖欠工资？当地卫健委回应称已经介入调查。医院表示将尽快发放。好气！"
+    assert model_units(long) == ["一医院长期拖欠工资？", "当地卫健委回应称已经介入调查。", "医院表示将尽快发放。"]
+
+
+def test_texts_of_several_sentences_have_thresholds_of_their_own() -> None:
+    comb = Combiner((1.0,) * 7, 0.0, 0.4, 0.3, COMBINER_FEATURES, 0.7, 0.6)
+    assert comb.thresholds(False) == (0.4, 0.3) and comb.thresholds(True) == (0.7, 0.6)
+    assert Combiner.from_meta(comb.as_meta()) == comb
+    older = {k: v for k, v in comb.as_meta().items() if not k.startswith("several")}  # a model file from before
+    assert Combiner.from_meta(older).thresholds(True) == (0.4, 0.3)
+    shipped = Combiner.from_meta(HeadlineModel.read_meta(SHIPPED_MODEL)["combiner"])
+    assert shipped.several_crisis_threshold is not None
+
+
+def test_joined_held_out_texts_keep_the_title_and_its_label() -> None:
+    titles = [Title(str(i), f"标题{i}：医院新闻第{i}条", i % 3 == 0, "violence" if i % 3 == 0 else None, "x")
+              for i in range(30)]
+    texts, index = joined_held_out(titles, [i % 5 for i in range(30)], 3)
+    assert (texts, index) == joined_held_out(titles, [i % 5 for i in range(30)], 3)  # deterministic
+    assert len(texts) == 30
+    for text, i in zip(texts, index):
+        parts = text.split("。")
+        assert len(parts) == 3 and titles[i].text in parts
+        others = [t for t in titles if t.text in parts and t.id != titles[i].id]
+        assert len(others) == 2 and not any(t.crisis for t in others)
+        assert all(int(t.id) % 5 == i % 5 for t in others)  # companions from the same fold
+
+
+def test_several_sentences_on_unseen_real_titles(held_out: dict) -> None:  # type: ignore[type-arg]
+    """Held-out real titles joined to two ordinary ones: the shipped judgement still finds most crises
+    (read whole, as before, it found about 6 in 10)."""
+    test = held_out["test"]
+    texts, index = joined_held_out(test, [0] * len(test), 3)
+    verdicts = held_out["judge"].judge_many(texts)
+    gold = np.array([test[i].crisis for i in index])
+    p, r, _ = precision_recall(np.array([v.crisis for v in verdicts]), gold)
+    assert p >= 0.65 and r >= 0.72, (p, r)
 
 
 def test_a_complaining_review_is_negative_but_not_a_crisis(judge: CrisisJudge) -> None:
