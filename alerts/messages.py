@@ -46,6 +46,9 @@ LINK_SLOT = f"yuqing-link-{secrets.token_hex(12)}"
 LinkMaker = Callable[[str], str]
 """Recipient id → that recipient's signed incident link."""
 
+Personaliser = Callable[["Rendered", list[Recipient]], "Rendered"]
+"""A message and one audience (a person, or the members a group robot reaches) → what that audience gets."""
+
 
 # --- making scraped text harmless -------------------------------------------------------
 
@@ -207,9 +210,11 @@ def with_links(msg: Rendered, audience: list[Recipient], link: LinkMaker | None)
 
 
 def route(cfg: AppConfig, ids: Iterable[str], channels: Iterable[str], msg: Rendered,
-          link: LinkMaker | None = None, exclude: Iterable[str] = ()) -> list[Envelope]:
+          link: LinkMaker | None = None, exclude: Iterable[str] = (),
+          personalise: Personaliser | None = None) -> list[Envelope]:
     """Recipient and group ids to envelopes on the given channels, each audience (a person, or a group a
-    robot reaches) with its own incident links; the unreachable are logged."""
+    robot reaches) with its own incident links (or what `personalise` makes of the message for it); the
+    unreachable are logged."""
     skip = set(exclude)
     people = [p for p in cfg.channels.expand(list(ids)) if p.id not in skip]
     channels = list(channels)
@@ -217,7 +222,8 @@ def route(cfg: AppConfig, ids: Iterable[str], channels: Iterable[str], msg: Rend
     envelopes: list[Envelope] = []
     for plugin in plugins:
         for audience in plugin.audiences(cfg, people):
-            envelopes += plugin.envelopes(cfg, audience, with_links(msg, audience, link))
+            own = personalise(msg, audience) if personalise else with_links(msg, audience, link)
+            envelopes += plugin.envelopes(cfg, audience, own)
     reached = {p.id for p in people for plugin in plugins if plugin.reaches(cfg, p)
                and (plugin.channel != Channel.SMS or any(e.channel == Channel.SMS for e in envelopes))}
     for p in people:
