@@ -117,6 +117,32 @@ class ChannelPlugin:
         return [p for p in cfg.channels.recipients if self.reaches(cfg, p)]
 
 
+class GroupChannelPlugin(ChannelPlugin):
+    """A channel whose address is a group (a robot, a duty system): the people behind one address read
+    one message together. Each person names their group's id in `group_field`."""
+
+    group_field: str  # the Recipient field holding the id of the person's group on this channel
+
+    def group_of(self, person: Recipient) -> str:
+        return str(getattr(person, self.group_field) or "")
+
+    def reaches(self, cfg: AppConfig, person: Recipient) -> bool:
+        group = self.group_of(person)
+        return bool(group) and group in self.settings(cfg)
+
+    def groups(self, cfg: AppConfig, people: list[Recipient]) -> dict[str, list[Recipient]]:
+        """Group id → the people behind it, for those this channel reaches."""
+        out: dict[str, list[Recipient]] = {}
+        for p in people:
+            if self.reaches(cfg, p):
+                out.setdefault(self.group_of(p), []).append(p)
+        return out
+
+    def audiences(self, cfg: AppConfig, people: list[Recipient]) -> list[list[Recipient]]:
+        """The members behind each group address read one message together."""
+        return list(self.groups(cfg, people).values())
+
+
 def _html_escape(text: str) -> str:
     import html
 

@@ -19,8 +19,8 @@ import urllib.parse
 from datetime import timedelta
 
 from yuqing.alerts.channels.base import (
-    ChannelPlugin,
     Envelope,
+    GroupChannelPlugin,
     RateWindow,
     Rendered,
     fit_bytes,
@@ -102,28 +102,14 @@ class DingTalkSender:
         raise SendError(f"{where}: errcode {code}: {errmsg}")
 
 
-class DingTalkPlugin(ChannelPlugin):
+class DingTalkPlugin(GroupChannelPlugin):
     """channels.yaml dingtalk_robots: group robots by id; a person names theirs in dingtalk_robot."""
 
-    channel, section, label = Channel.DINGTALK, "dingtalk_robots", "钉钉群机器人"
+    channel, section, label, group_field = Channel.DINGTALK, "dingtalk_robots", "钉钉群机器人", "dingtalk_robot"
 
     def secrets(self, cfg: AppConfig) -> list[str]:
         return [s.get_secret_value() for r in cfg.channels.dingtalk_robots.values()
                 for s in (r.access_token, r.secret) if s is not None]
-
-    def reaches(self, cfg: AppConfig, person: Recipient) -> bool:
-        return bool(person.dingtalk_robot) and person.dingtalk_robot in cfg.channels.dingtalk_robots
-
-    def _by_robot(self, cfg: AppConfig, people: list[Recipient]) -> dict[str, list[Recipient]]:
-        robots: dict[str, list[Recipient]] = {}
-        for p in people:
-            if self.reaches(cfg, p):
-                robots.setdefault(str(p.dingtalk_robot), []).append(p)
-        return robots
-
-    def audiences(self, cfg: AppConfig, people: list[Recipient]) -> list[list[Recipient]]:
-        """The members behind each robot read one message together."""
-        return list(self._by_robot(cfg, people).values())
 
     def envelopes(self, cfg: AppConfig, people: list[Recipient], msg: Rendered) -> list[Envelope]:
         """One markdown message per robot (the WeCom markdown, neutralised the same way, without WeCom's colour
@@ -132,11 +118,11 @@ class DingTalkPlugin(ChannelPlugin):
         return [Envelope(Channel.DINGTALK, robot_id, robot_id, msg.subject,
                          dingtalk_markdown(msg.subject, text, [str(p.mobile) for p in members if p.mobile]),
                          None, f"dingtalk:{robot_id}")
-                for robot_id, members in self._by_robot(cfg, people).items()]
+                for robot_id, members in self.groups(cfg, people).items()]
 
     def plain(self, cfg: AppConfig, people: list[Recipient], subject: str, text: str, key: str) -> list[Envelope]:
         out = []
-        for robot_id in self._by_robot(cfg, people):
+        for robot_id in self.groups(cfg, people):
             body = json.dumps({"msgtype": "text", "text": {"content": fit_bytes(f"{subject}\n{text}", DINGTALK_TEXT_BYTES)}},
                               ensure_ascii=False)
             out.append(Envelope(Channel.DINGTALK, robot_id, robot_id, subject, body, None, f"dingtalk:{robot_id}"))

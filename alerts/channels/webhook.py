@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from datetime import timedelta
 
-from yuqing.alerts.channels.base import ChannelPlugin, Envelope, Rendered, unknown_destination
+from yuqing.alerts.channels.base import Envelope, GroupChannelPlugin, Rendered, unknown_destination
 from yuqing.alerts.outbox import Outgoing, RateLimited, SendError
 from yuqing.channel_config import Webhook
 from yuqing.clock import Clock
@@ -81,33 +81,18 @@ class WebhookSender:
         return SendError(f"{where}: HTTP {exc.code}{hint}", permanent=True)
 
 
-class WebhookPlugin(ChannelPlugin):
+class WebhookPlugin(GroupChannelPlugin):
     """channels.yaml webhooks: systems by id; a person names theirs in recipients[].webhook."""
 
-    channel, section, label = Channel.WEBHOOK, "webhooks", "Webhook"
+    channel, section, label, group_field = Channel.WEBHOOK, "webhooks", "Webhook", "webhook"
 
     def secrets(self, cfg: AppConfig) -> list[str]:
         return [hook.secret.get_secret_value() for hook in cfg.channels.webhooks.values()]
 
-    def reaches(self, cfg: AppConfig, person: Recipient) -> bool:
-        return bool(person.webhook) and person.webhook in cfg.channels.webhooks
-
-    def audiences(self, cfg: AppConfig, people: list[Recipient]) -> list[list[Recipient]]:
-        """The members behind each system read one message together."""
-        grouped: dict[str, list[Recipient]] = {}
-        for p in people:
-            if self.reaches(cfg, p):
-                grouped.setdefault(str(p.webhook), []).append(p)
-        return list(grouped.values())
-
     def envelopes(self, cfg: AppConfig, people: list[Recipient], msg: Rendered) -> list[Envelope]:
         """One POST per system, naming the people it is for (the system routes inside the hospital)."""
-        systems: dict[str, list[Recipient]] = {}
-        for p in people:
-            if self.reaches(cfg, p):
-                systems.setdefault(str(p.webhook), []).append(p)
         out = []
-        for hook_id, members in systems.items():
+        for hook_id, members in self.groups(cfg, people).items():
             body = {"subject": msg.subject, "text": msg.text, "level": msg.level,
                     "incident": msg.sms.get("incident"), "recipients": [
                         {"id": p.id, "name": p.name, "role": p.role} for p in members]}

@@ -15,8 +15,8 @@ from datetime import datetime
 
 from yuqing.alerts.channels.base import (
     WINDOW,
-    ChannelPlugin,
     Envelope,
+    GroupChannelPlugin,
     RateWindow,
     Rendered,
     fit_bytes,
@@ -97,33 +97,18 @@ class WeComSender:
         raise SendError(f"WeCom robot {robot_id!r}: errcode {code}: {errmsg}")
 
 
-class WeComRobotPlugin(ChannelPlugin):
+class WeComRobotPlugin(GroupChannelPlugin):
     """channels.yaml wecom_robots: group robots by id; a person names the robot of their group."""
 
-    channel, section, label = Channel.WECOM, "wecom_robots", "企业微信群机器人"
+    channel, section, label, group_field = Channel.WECOM, "wecom_robots", "企业微信群机器人", "wecom_robot"
 
     def secrets(self, cfg: AppConfig) -> list[str]:
         return [robot.key.get_secret_value() for robot in cfg.channels.wecom_robots.values()]
 
-    def reaches(self, cfg: AppConfig, person: Recipient) -> bool:
-        return bool(person.wecom_robot) and person.wecom_robot in cfg.channels.wecom_robots
-
-    def audiences(self, cfg: AppConfig, people: list[Recipient]) -> list[list[Recipient]]:
-        """The members behind each robot read one message together."""
-        grouped: dict[str, list[Recipient]] = {}
-        for p in people:
-            if self.reaches(cfg, p):
-                grouped.setdefault(str(p.wecom_robot), []).append(p)
-        return list(grouped.values())
-
     def envelopes(self, cfg: AppConfig, people: list[Recipient], msg: Rendered) -> list[Envelope]:
         """One markdown message per robot; people reached by mobile get one short text @-mention."""
-        robots: dict[str, list[Recipient]] = {}
-        for p in people:
-            if self.reaches(cfg, p):
-                robots.setdefault(str(p.wecom_robot), []).append(p)
         out = []
-        for robot_id, members in robots.items():
+        for robot_id, members in self.groups(cfg, people).items():
             tags = [p.wecom_mention for p in members if p.wecom_mention]
             mobiles = [t for t in tags if MOBILE.match(t)]
             userids = [t for t in tags if not MOBILE.match(t)]
@@ -136,7 +121,7 @@ class WeComRobotPlugin(ChannelPlugin):
 
     def plain(self, cfg: AppConfig, people: list[Recipient], subject: str, text: str, key: str) -> list[Envelope]:
         """A text message per robot (text, not markdown: a fallback carries another channel's words)."""
-        robots = sorted({str(p.wecom_robot) for p in people if self.reaches(cfg, p)})
+        robots = sorted(self.groups(cfg, people))
         return [Envelope(Channel.WECOM, r, r, subject, wecom_text(f"{subject}\n{text}", []), None, f"wecom:{r}")
                 for r in robots]
 
