@@ -220,12 +220,14 @@ def route(cfg: AppConfig, ids: Iterable[str], channels: Iterable[str], msg: Rend
     channels = list(channels)
     plugins = [REGISTRY[Channel(c)] for c in channels]
     envelopes: list[Envelope] = []
+    reached: set[str] = set()  # someone with an address whose channel sends nothing (SMS for level IV) is not
     for plugin in plugins:
         for audience in plugin.audiences(cfg, people):
             own = personalise(msg, audience) if personalise else with_links(msg, audience, link)
-            envelopes += plugin.envelopes(cfg, audience, own)
-    reached = {p.id for p in people for plugin in plugins if plugin.reaches(cfg, p)
-               and (plugin.channel != Channel.SMS or any(e.channel == Channel.SMS for e in envelopes))}
+            theirs = plugin.envelopes(cfg, audience, own)
+            if theirs:
+                reached.update(p.id for p in audience)
+            envelopes += theirs
     for p in people:
         if p.id not in reached:
             log.warning("recipient %s (%s) has no address on channels %s", p.id, p.name, channels)

@@ -108,6 +108,20 @@ def test_sms_goes_only_for_the_levels_it_is_for(tmp_path: Path, peers: Peers, st
     assert _enqueue(store, cfg, clock, ["sms"], msg=_rendered(level="I")) == 3
 
 
+def test_a_recipient_a_message_cannot_reach_is_logged_by_name(tmp_path: Path, peers: Peers,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """Someone whose only channel sends nothing for this message (SMS for level IV) is named in the log."""
+    cfg = all_channels_config(tmp_path, peers)
+    with caplog.at_level("WARNING", logger="yuqing.alerts.messages"):
+        assert route(cfg, ["duty-officer"], ["sms"], _rendered(level="IV")) == []
+    assert "duty-officer" in caplog.text and "has no address" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="yuqing.alerts.messages"):
+        assert route(cfg, ["duty-officer"], ["sms", "email"], _rendered(level="IV"))
+        assert route(cfg, ["duty-officer"], ["sms"], _rendered(level="I"))
+    assert "has no address" not in caplog.text
+
+
 def test_wecom_app_caches_its_token_and_fetches_a_new_one_when_expired(tmp_path: Path, peers: Peers, store: Store,
                                                                        clock: ManualClock) -> None:
     cfg = all_channels_config(tmp_path, peers)
