@@ -22,6 +22,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from yuqing.clock import Clock, SystemClock
+from yuqing.crawler import UNCHANGED
 from yuqing.crawler.pipelines import store_of
 from yuqing.models import SourceState
 from yuqing.store import Store
@@ -102,7 +103,7 @@ class SourceStateExtension:
                  source.id, result, stats.get("yuqing/pages", 0), stats.get("yuqing/stored", 0),
                  stats.get("yuqing/reposts", 0), stats.get("yuqing/duplicates", 0),
                  stats.get("yuqing/not_mentioning", 0), stats.get("yuqing/errors", 0),
-                 f"; last error: {error}" if error else "")
+                 f"; last error: {error}" if error else "", extra={UNCHANGED: result == "not_modified"})
         if self.progress is not None:  # the CLI's progress bar over many sources
             self.progress(source.id, result)
 

@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from yuqing.clock import Clock, ManualClock, SystemClock
 from yuqing.config import AppConfig, ConfigError, load_config
+from yuqing.crawler import UNCHANGED
 from yuqing.store import Store
 
 log = logging.getLogger("yuqing.crawler.worker")
@@ -47,15 +48,11 @@ def the_reactor() -> Any:
 
 
 class QuietUnchanged(logging.Filter):
-    """Drops the two INFO lines every unchanged poll writes; `yuqing sources` counts those polls."""
+    """Drops the INFO lines an unchanged poll writes (marked UNCHANGED where they are logged);
+    `yuqing sources` counts those polls."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.INFO or not isinstance(record.msg, str):
-            return True
-        if record.msg.endswith("feed not modified"):
-            return False
-        args = record.args if isinstance(record.args, tuple) else ()
-        return not (record.msg.startswith("source %s: %s; pages") and len(args) > 1 and args[1] == "not_modified")
+        return record.levelno != logging.INFO or not getattr(record, UNCHANGED, False)
 
 
 class Worker:

@@ -203,6 +203,9 @@ def test_daemon_polls_on_intervals_in_one_worker_with_robots_cached_and_alerts_a
         # the feed server counts a request before the worker has stored what the poll found: wait for the store
         wait_for(lambda: states()["feed-1"].not_modified >= 2, 30, "two unchanged polls recorded")
         assert states()["feed-0"].mentions_found == 1
+        logged = daemon.text()  # the worker's lines reach the daemon's log, but not those of unchanged polls
+        assert "source feed-0: ok; pages" in logged
+        assert "feed not modified" not in logged and "not_modified; pages" not in logged
         store.dispose()
         daemon.proc.send_signal(signal.SIGTERM)
         assert daemon.proc.wait(timeout=30) == 0

@@ -21,6 +21,7 @@ from typing import Any
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
+from yuqing.crawler import UNCHANGED
 from yuqing.crawler.feeds import FeedEntry, NotAFeed, parse_feed
 from yuqing.crawler.items import MentionItem
 from yuqing.crawler.pages import declared_charset, header
@@ -60,7 +61,7 @@ class FeedSpider(SourceSpider):
             self.count("pages")
             self.count("not_modified")
             self.entry_succeeded()
-            self.logger.info("source %s: feed not modified", self.source.id)
+            self.logger.info("source %s: feed not modified", self.source.id, extra={UNCHANGED: True})
             return
         entries = self.read_entries(response)
         if entries is None:
