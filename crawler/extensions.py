@@ -21,9 +21,9 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from yuqing.clock import Clock, SystemClock
+from yuqing.clock import Clock
 from yuqing.crawler import UNCHANGED
-from yuqing.crawler.pipelines import store_of
+from yuqing.crawler.context import context_of
 from yuqing.models import SourceState
 from yuqing.store import Store
 
@@ -71,13 +71,11 @@ class SourceStateExtension:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SourceStateExtension:
-        store = store_of(crawler)
-        if store is None:
-            raise NotConfigured("no store configured")
-        shared_clock = crawler.settings.get("YUQING_CLOCK")
-        ext = cls(crawler, store, shared_clock.obj if shared_clock is not None else SystemClock())
-        shared_progress = crawler.settings.get("YUQING_PROGRESS")
-        ext.progress = shared_progress.obj if shared_progress is not None else None
+        context = context_of(crawler)
+        if context is None:
+            raise NotConfigured("no CrawlContext: no store to keep source state in")
+        ext = cls(crawler, context.store, context.clock)
+        ext.progress = context.progress
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext

@@ -33,7 +33,7 @@ class SkipKnownMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SkipKnownMiddleware:
-        from yuqing.crawler.pipelines import store_of
+        from yuqing.crawler.context import store_of
 
         store = store_of(crawler)
         if store is None:

@@ -14,8 +14,8 @@ from scrapy.exceptions import DropItem
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from yuqing.config import AppConfig
 from yuqing.crawler.canonical import canonical_url, content_hash, url_key
+from yuqing.crawler.context import config_of, store_of
 from yuqing.crawler.items import MentionItem
 from yuqing.crawler.mention_filter import MentionMatcher
 from yuqing.crawler.pages import fold_ws, to_utc
@@ -29,24 +29,6 @@ MAX_REPLACEMENT_SHARE = 0.05
 #: Latin-1 letters standing where Chinese should be: UTF-8 or GBK read as Latin-1/cp1252.
 MIN_MOJIBAKE_LATIN = 20
 STAT = "yuqing/{}"
-
-
-def config_of(crawler: Crawler) -> AppConfig:
-    """The config loaded once by the runner and handed in through settings."""
-    return crawler.settings["YUQING_CONFIG"].obj
-
-
-def store_of(crawler: Crawler) -> Store | None:
-    """The run's shared Store, or one opened from YUQING_STORE_URL (kept on the crawler)."""
-    shared = crawler.settings.get("YUQING_STORE")
-    if shared is not None:
-        return shared.obj
-    url = crawler.settings.get("YUQING_STORE_URL")
-    if not url:
-        return None
-    if not hasattr(crawler, "_yuqing_store"):
-        crawler._yuqing_store = Store(url)  # type: ignore[attr-defined]
-    return crawler._yuqing_store  # type: ignore[attr-defined]
 
 
 class _Pipeline:
@@ -66,7 +48,7 @@ class _Pipeline:
         """The run's Store; a crawl without one cannot dedup or store."""
         store = store_of(self.crawler)
         if store is None:
-            raise RuntimeError("no store configured: set YUQING_STORE or YUQING_STORE_URL in the crawl settings")
+            raise RuntimeError("no store: crawl through crawler.runner or the crawl worker, which give crawlers a CrawlContext")
         return store
 
 

@@ -20,6 +20,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
+from yuqing.crawler.context import context_of
+
 
 class RobotsCache:
     """Parsed robots.txt per netloc, each for `ttl` seconds from when it was fetched."""
@@ -61,8 +63,8 @@ class CachedRobotsTxtMiddleware(RobotsTxtMiddleware):
 
     def __init__(self, crawler: Any):
         super().__init__(crawler)
-        shared = crawler.settings.get("YUQING_CONFIG")
-        minutes = shared.obj.settings.crawl.robots_cache_minutes if shared is not None else 60
+        context = context_of(crawler)
+        minutes = context.cfg.settings.crawl.robots_cache_minutes if context is not None else 60
         self._ttl = minutes * 60.0
 
     async def robot_parser(self, request: Request) -> Any:

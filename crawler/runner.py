@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
@@ -26,6 +26,9 @@ from yuqing.clock import Clock, SystemClock
 from yuqing.config import AppConfig, Source
 from yuqing.models import SourceState
 from yuqing.store import Store
+
+if TYPE_CHECKING:
+    from yuqing.crawler.context import CrawlContext
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +143,8 @@ def snapshots(store: Store, sources: list[Source]) -> dict[str, Any]:
 def crawl_sources(cfg: AppConfig, source_ids: list[str] | None = None, store_url: str | None = None,
                   *, clock: Clock | None = None, progress: Callable[[str, str], None] | None = None) -> CrawlReport:
     """Crawl the given enabled sources in one CrawlerProcess in this process; once per process."""
-    from yuqing.crawler.settings import Shared, build_settings
+    from yuqing.crawler.context import CrawlContext
+    from yuqing.crawler.settings import build_settings
 
     sources, skipped = select_sources(cfg, source_ids)
     store = Store(store_url or cfg.database_url)
@@ -151,12 +155,8 @@ def crawl_sources(cfg: AppConfig, source_ids: list[str] | None = None, store_url
         report.runs.extend(busy)
         if not runnable:
             return report
-        settings = build_settings(cfg, store.url)
-        settings["YUQING_STORE"] = Shared(store)
-        settings["YUQING_CLOCK"] = Shared(clock or SystemClock())
-        if progress is not None:
-            settings["YUQING_PROGRESS"] = Shared(progress)
-        crawlers = _run(cfg, settings, runnable, snapshots(store, runnable))
+        context = CrawlContext(cfg, store, clock or SystemClock(), progress)
+        crawlers = _run(context, build_settings(cfg), runnable, snapshots(store, runnable))
         report.runs.extend(_source_run(src, crawler) for src, crawler in crawlers)
     failed = sum(r.outcome == "failed" for r in report.runs)
     log.info("crawl finished: %d source(s), %d failed", len(report.runs), failed)
@@ -164,11 +164,13 @@ def crawl_sources(cfg: AppConfig, source_ids: list[str] | None = None, store_url
     return report
 
 
-def _run(cfg: AppConfig, settings: dict[str, Any], sources: list[Source], snaps: dict[str, Any]) -> list[tuple[Source, Any]]:
+def _run(context: CrawlContext, settings: dict[str, Any], sources: list[Source],
+         snaps: dict[str, Any]) -> list[tuple[Source, Any]]:
     """One Crawler per source (each with its own robots.txt choice), all in one reactor run."""
     from scrapy.crawler import Crawler, CrawlerProcess
     from scrapy.settings import Settings
 
+    from yuqing.crawler.context import attach
     from yuqing.crawler.settings import source_settings
     from yuqing.crawler.spiders import SPIDERS
 
@@ -179,8 +181,8 @@ def _run(cfg: AppConfig, settings: dict[str, Any], sources: list[Source], snaps:
     crawlers = []
     for i, src in enumerate(sources):
         own = Settings(settings)
-        own.setdict(source_settings(cfg, src), priority="spider")  # above the process-wide "project" values
-        crawler = Crawler(SPIDERS[src.kind], own, init_reactor=i == 0)
+        own.setdict(source_settings(context.cfg, src), priority="spider")  # above the process-wide "project" values
+        crawler = attach(Crawler(SPIDERS[src.kind], own, init_reactor=i == 0), context)
         process.crawl(crawler, source=src, state=snaps[src.id])
         crawlers.append((src, crawler))
     process.start()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from scrapy.crawler import Crawler
 
+from yuqing.crawler.context import context_of
+
 #: Keys kept per source: far more than any list page links to, small enough to load in a blink.
 LIMIT = 20_000
 
@@ -57,10 +59,10 @@ def seen_pages(crawler: Crawler) -> SeenPages | None:
     found = getattr(crawler, "_yuqing_seen", None)
     if found is not None:
         return found
-    shared = crawler.settings.get("YUQING_CONFIG")
+    context = context_of(crawler)
     spider = getattr(crawler, "spider", None)
-    if shared is None or spider is None:
+    if context is None or spider is None:
         return None
-    path = Path(shared.obj.settings.data_dir) / "run" / f"seen-{spider.name}.txt"
+    path = Path(context.cfg.settings.data_dir) / "run" / f"seen-{spider.name}.txt"
     crawler._yuqing_seen = SeenPages(path)  # type: ignore[attr-defined]
     return crawler._yuqing_seen  # type: ignore[attr-defined]

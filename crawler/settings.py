@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from yuqing.config import AppConfig, CrawlSettings, Source
-
-T = TypeVar("T")
 
 #: Retries per request: enough for a blip, few enough that a dead site does not hold a run up.
 RETRY_TIMES = 1
@@ -34,16 +32,6 @@ DOWNLOADER_MIDDLEWARES = {
 }
 
 
-class Shared(Generic[T]):
-    """An object handed to every crawler through settings, never deep-copied (Scrapy copies settings)."""
-
-    def __init__(self, obj: T):
-        self.obj = obj
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Shared[T]:
-        return self
-
-
 def user_agent(crawl: CrawlSettings) -> str:
     """A User-Agent that names the monitor and how its operators can be reached."""
     if crawl.contact and crawl.contact not in crawl.user_agent:
@@ -51,8 +39,9 @@ def user_agent(crawl: CrawlSettings) -> str:
     return crawl.user_agent
 
 
-def build_settings(cfg: AppConfig, store_url: str | None) -> dict[str, Any]:
-    """Scrapy settings for a run: politeness, limits, pipelines; objects go in via Shared."""
+def build_settings(cfg: AppConfig) -> dict[str, Any]:
+    """Scrapy settings for a run: politeness, limits, pipelines; primitive values only (the live objects
+    travel on each crawler as its CrawlContext)."""
     crawl = cfg.settings.crawl
     return {
         "BOT_NAME": "yuqing",
@@ -86,8 +75,6 @@ def build_settings(cfg: AppConfig, store_url: str | None) -> dict[str, Any]:
         "LOGSTATS_INTERVAL": 0,  # the SourceStateExtension logs one line per source instead
         "DEFAULT_DROPITEM_LOG_LEVEL": "DEBUG",  # pages not naming the hospital are the normal case
         "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
-        "YUQING_CONFIG": Shared(cfg),
-        "YUQING_STORE_URL": store_url or cfg.database_url,
     }
 
 

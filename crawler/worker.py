@@ -61,12 +61,14 @@ class Worker:
     def __init__(self, cfg: AppConfig, store: Store, clock: Clock, emit: Callable[[dict[str, Any]], None]):
         from scrapy.crawler import CrawlerRunner
 
+        from yuqing.crawler.context import CrawlContext
         from yuqing.crawler.runner import QUIET_LOGGERS
-        from yuqing.crawler.settings import Shared, build_settings
+        from yuqing.crawler.settings import build_settings
 
         self.cfg, self.store, self.emit = cfg, store, emit
-        settings = build_settings(cfg, store.url)
-        settings.update({"YUQING_STORE": Shared(store), "YUQING_CLOCK": Shared(clock), "LOG_INSTALL_ROOT_HANDLER": False})
+        self.context = CrawlContext(cfg, store, clock)
+        settings = build_settings(cfg)
+        settings["LOG_INSTALL_ROOT_HANDLER"] = False
         self.settings = settings
         self.runner = CrawlerRunner(settings)
         self.running: dict[str, Any] = {}
@@ -104,13 +106,14 @@ class Worker:
         from scrapy.crawler import Crawler
         from scrapy.settings import Settings
 
+        from yuqing.crawler.context import attach
         from yuqing.crawler.runner import snapshots
         from yuqing.crawler.settings import source_settings
         from yuqing.crawler.spiders import SPIDERS
 
         own = Settings(self.settings)
         own.setdict(source_settings(self.cfg, src), priority="spider")
-        crawler = Crawler(SPIDERS[src.kind], own)
+        crawler = attach(Crawler(SPIDERS[src.kind], own), self.context)
         self.running[src.id] = crawler
         done = self.runner.crawl(crawler, source=src, state=snapshots(self.store, [src])[src.id])
         done.addErrback(lambda failure: log.error("source %s: poll crashed: %s", src.id, failure.getTraceback()))

@@ -14,7 +14,7 @@ from yuqing.crawler.health import source_health
 from yuqing.crawler.mention_filter import MentionMatcher
 from yuqing.crawler.pages import html_to_text, parse_time
 from yuqing.crawler.pipelines import is_mojibake
-from yuqing.crawler.settings import Shared, build_settings, source_settings, user_agent
+from yuqing.crawler.settings import build_settings, source_settings, user_agent
 from yuqing.crawler.spiders.reviews import json_ld_reviews, page_subject, to_float
 from yuqing.models import SourceState
 
@@ -194,7 +194,7 @@ def test_review_page_subject_and_json_ld():
 
 
 def test_settings_come_from_config(config):
-    settings = build_settings(config, "sqlite:///x.db")
+    settings = build_settings(config)
     crawl = config.settings.crawl
     assert settings["USER_AGENT"] == "yuqing-monitor/0.1 (hospital public-opinion monitor) (+it@hospital.example)"
     assert settings["ROBOTSTXT_OBEY"] is True and settings["DOWNLOAD_MAXSIZE"] == crawl.max_page_bytes
@@ -206,7 +206,8 @@ def test_settings_come_from_config(config):
         "yuqing.crawler.hotlist_store.HotListUpdatePipeline",
         "yuqing.crawler.pipelines.DedupPipeline", "yuqing.crawler.pipelines.StorePipeline",
         "yuqing.crawler.hotlist_store.HotListRecordPipeline"]
-    assert settings["YUQING_CONFIG"].obj is config and settings["YUQING_STORE_URL"] == "sqlite:///x.db"
+    primitive = (str, int, float, bool, type(None), list, dict)
+    assert all(isinstance(v, primitive) for v in settings.values())  # live objects ride on the crawler instead
 
 
 def test_robots_can_be_overridden_per_source(config):
@@ -220,11 +221,31 @@ def test_user_agent_is_not_doubled(config):
     assert user_agent(crawl) == "yuqing (+it@hospital.example)"
 
 
-def test_shared_objects_survive_scrapys_settings_copy():
-    import copy
+def test_every_component_gets_the_crawl_context_from_its_crawler(config, store, clock):
+    """The config, store and clock reach the spider, the pipelines, the middlewares and the extension
+    through the crawler (from_crawler), not through settings."""
+    from scrapy.crawler import Crawler
+    from scrapy.settings import Settings
 
-    obj = object()
-    assert copy.deepcopy({"X": Shared(obj)})["X"].obj is obj
+    from yuqing.crawler.context import CrawlContext, attach, config_of, store_of
+    from yuqing.crawler.extensions import SourceStateExtension
+    from yuqing.crawler.middlewares import SkipKnownMiddleware
+    from yuqing.crawler.pipelines import StorePipeline
+    from yuqing.crawler.spiders import SPIDERS
+
+    src = config.sources.sources[0]
+    crawler = attach(Crawler(SPIDERS[src.kind], Settings(build_settings(config))), CrawlContext(config, store, clock))
+    assert config_of(crawler) is config and store_of(crawler) is store
+    spider = SPIDERS[src.kind].from_crawler(crawler, source=src)
+    assert spider.cfg is config and spider.clock is clock
+    assert StorePipeline.from_crawler(crawler).store() is store
+    assert SkipKnownMiddleware.from_crawler(crawler).store is store
+    ext = SourceStateExtension.from_crawler(crawler)
+    assert ext.store is store and ext.clock is clock
+    bare = Crawler(SPIDERS[src.kind], Settings(build_settings(config)))
+    assert store_of(bare) is None
+    with pytest.raises(RuntimeError, match="CrawlContext"):
+        config_of(bare)
 
 
 def test_health_rows_for_every_configured_source(config, store, clock):

@@ -27,6 +27,7 @@ from twisted.python.failure import Failure
 from yuqing.clock import Clock, SystemClock
 from yuqing.config import AppConfig, Source
 from yuqing.crawler.canonical import within_domains
+from yuqing.crawler.context import context_of
 from yuqing.crawler.items import MentionItem, MentionKind
 from yuqing.crawler.middlewares import AlreadyKnown, OffDomainRedirect
 from yuqing.crawler.pages import binary_reason
@@ -75,10 +76,9 @@ class SourceSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SourceSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        shared_cfg = crawler.settings.get("YUQING_CONFIG")
-        spider.cfg = shared_cfg.obj if shared_cfg is not None else None
-        shared_clock = crawler.settings.get("YUQING_CLOCK")
-        spider.clock = shared_clock.obj if shared_clock is not None else SystemClock()
+        context = context_of(crawler)
+        spider.cfg = context.cfg if context is not None else None
+        spider.clock = context.clock if context is not None else SystemClock()
         return spider
 
     @property
