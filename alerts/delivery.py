@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from yuqing.alerts.channels import REGISTRY
-from yuqing.alerts.channels.base import FALLBACK_MARK, ChannelPlugin
+from yuqing.alerts.channels.base import FALLBACK_MARK, ChannelPlugin, GroupChannelPlugin
 from yuqing.alerts.outbox import RateLimited, SendError
 from yuqing.channel_config import Delivery
 from yuqing.config import AppConfig, Recipient
@@ -27,7 +27,6 @@ from yuqing.vocabulary import Channel
 log = logging.getLogger(__name__)
 
 PARTNER = {Channel.EMAIL: Channel.WECOM, Channel.WECOM: Channel.EMAIL}  # when a level names only one channel
-GROUP_FIELD = {Channel.WECOM: "wecom_robot", Channel.DINGTALK: "dingtalk_robot", Channel.WEBHOOK: "webhook"}
 URGENT = ("alert", "escalation")
 MAX_PAUSE = timedelta(hours=1)
 
@@ -97,10 +96,10 @@ def fallback_channel(cfg: AppConfig, row: OutboxMessage, level_channels: list[st
 def _members(cfg: AppConfig, row: OutboxMessage, ids: list[str]) -> list[Recipient]:
     """The people a failing message was for: its person, or the level's people behind its robot or system."""
     people = cfg.channels.expand([i for i in ids if i in cfg.channels.known_ids()])
-    group = GROUP_FIELD.get(Channel(row.channel))
-    if group is None:
+    plugin = REGISTRY[Channel(row.channel)]
+    if not isinstance(plugin, GroupChannelPlugin):
         return [p for p in people if p.id == row.recipient]
-    return [p for p in people if getattr(p, group) == row.address]
+    return [p for p in people if plugin.group_of(p) == row.address]
 
 
 def text_of(body: str) -> str:
