@@ -164,25 +164,38 @@ def crawl_sources(cfg: AppConfig, source_ids: list[str] | None = None, store_url
     return report
 
 
-def _run(context: CrawlContext, settings: dict[str, Any], sources: list[Source],
-         snaps: dict[str, Any]) -> list[tuple[Source, Any]]:
-    """One Crawler per source (each with its own robots.txt choice), all in one reactor run."""
-    from scrapy.crawler import Crawler, CrawlerProcess
+def quiet_scrapy_loggers() -> None:
+    """Per-crawler start-up chatter to WARNING; SourceStateExtension logs one line per source instead."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def source_crawler(context: CrawlContext, settings: dict[str, Any], src: Source, init_reactor: bool = False) -> Any:
+    """The Crawler for one poll of one source: its spider, the run's settings with the source's own
+    robots.txt choice above them, and the crawl's context."""
+    from scrapy.crawler import Crawler
     from scrapy.settings import Settings
 
     from yuqing.crawler.context import attach
     from yuqing.crawler.settings import source_settings
     from yuqing.crawler.spiders import SPIDERS
 
+    own = Settings(settings)
+    own.setdict(source_settings(context.cfg, src), priority="spider")  # above the process-wide "project" values
+    return attach(Crawler(SPIDERS[src.kind], own, init_reactor=init_reactor), context)
+
+
+def _run(context: CrawlContext, settings: dict[str, Any], sources: list[Source],
+         snaps: dict[str, Any]) -> list[tuple[Source, Any]]:
+    """One Crawler per source (each with its own robots.txt choice), all in one reactor run."""
+    from scrapy.crawler import CrawlerProcess
+
     # Log through Scrapy's handler unless the caller (the CLI) has set logging up already.
     process = CrawlerProcess({**settings, "LOG_INSTALL_ROOT_HANDLER": not logging.getLogger().handlers})
-    for name in QUIET_LOGGERS:  # per-crawler start-up chatter; SourceStateExtension logs a line per source
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_scrapy_loggers()
     crawlers = []
     for i, src in enumerate(sources):
-        own = Settings(settings)
-        own.setdict(source_settings(context.cfg, src), priority="spider")  # above the process-wide "project" values
-        crawler = attach(Crawler(SPIDERS[src.kind], own, init_reactor=i == 0), context)
+        crawler = source_crawler(context, settings, src, init_reactor=i == 0)
         process.crawl(crawler, source=src, state=snaps[src.id])
         crawlers.append((src, crawler))
     process.start()

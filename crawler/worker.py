@@ -62,7 +62,7 @@ class Worker:
         from scrapy.crawler import CrawlerRunner
 
         from yuqing.crawler.context import CrawlContext
-        from yuqing.crawler.runner import QUIET_LOGGERS
+        from yuqing.crawler.runner import quiet_scrapy_loggers
         from yuqing.crawler.settings import build_settings
 
         self.cfg, self.store, self.emit = cfg, store, emit
@@ -73,8 +73,7 @@ class Worker:
         self.runner = CrawlerRunner(settings)
         self.running: dict[str, Any] = {}
         self.stopping = False
-        for name in QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
+        quiet_scrapy_loggers()
 
     def crawl(self, source_id: str) -> None:
         """Start one poll of one source; its result is emitted when it ends."""
@@ -103,17 +102,9 @@ class Worker:
         crawler.yuqing_lock = lock
 
     def _start(self, src: Any) -> Any:
-        from scrapy.crawler import Crawler
-        from scrapy.settings import Settings
+        from yuqing.crawler.runner import snapshots, source_crawler
 
-        from yuqing.crawler.context import attach
-        from yuqing.crawler.runner import snapshots
-        from yuqing.crawler.settings import source_settings
-        from yuqing.crawler.spiders import SPIDERS
-
-        own = Settings(self.settings)
-        own.setdict(source_settings(self.cfg, src), priority="spider")
-        crawler = attach(Crawler(SPIDERS[src.kind], own), self.context)
+        crawler = source_crawler(self.context, self.settings, src)
         self.running[src.id] = crawler
         done = self.runner.crawl(crawler, source=src, state=snapshots(self.store, [src])[src.id])
         done.addErrback(lambda failure: log.error("source %s: poll crashed: %s", src.id, failure.getTraceback()))
