@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 import yuqing.alerts.outbox as outbox_module
-from yuqing.alerts.channels.base import TRUNCATED, fit_bytes
+from yuqing.alerts.channels.base import TRUNCATED, fit_bytes, split_bytes
 from yuqing.alerts.messages import Rendered, enqueue_envelopes, route
 from yuqing.alerts.outbox import SendError, dispatch, enqueue
 from yuqing.alerts.senders import build_senders
@@ -172,3 +172,15 @@ def test_a_library_echoing_the_key_is_scrubbed(store, clock, cfg, wecom):
     dispatch(store, cfg, clock, {"wecom": Leaky()})
     error = outbox(store)[0].last_error
     assert WECOM_KEY not in error and "key=***" in error
+
+
+def test_split_bytes_cuts_between_lines_and_marks_what_follows():
+    lines = [f"> {i}. 江城一院事件{i}：患者家属质疑手术，要求医院给出说法。" for i in range(120)]
+    parts = split_bytes("\n".join(lines), 2048, 4)
+    assert 1 < len(parts) <= 4 and all(len(p.encode("utf-8")) <= 2048 for p in parts)
+    assert parts[1].startswith(f"（续 2/{len(parts)}）\n")
+    whole = [line for p in parts for line in p.split("\n") if not line.startswith("（续")]
+    assert whole[:20] == lines[:20]  # nothing lost or reordered before the cut
+    assert parts[-1].endswith(TRUNCATED)  # 120 lines need more than four parts: the last one is cut
+    assert split_bytes("短消息", 2048, 4) == ["短消息"]
+    assert all("\ufffd" not in p for p in split_bytes("医" * 3000, 2048, 4))

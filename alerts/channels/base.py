@@ -37,6 +37,26 @@ def fit_bytes(text: str, limit: int, marker: str = TRUNCATED) -> str:
     return raw[:room].decode("utf-8", errors="ignore") + marker
 
 
+def split_bytes(text: str, limit: int, max_parts: int) -> list[str]:
+    """Text in parts of at most limit UTF-8 bytes, cut between lines, later parts marked （续 2/3）;
+    a line too long for a part is cut itself, and past max_parts the last part is cut with the marker."""
+    room = limit - len("（续 9/9）\n".encode())
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        line = fit_bytes(line, room)
+        joined = f"{current}\n{line}" if current else line
+        if len(joined.encode("utf-8")) <= room:
+            current = joined
+            continue
+        parts.append(current)
+        current = line
+    parts.append(current)
+    if len(parts) > max_parts:
+        parts = [*parts[:max_parts - 1], fit_bytes("\n".join(parts[max_parts - 1:]), room)]
+    return [p if i == 0 else f"（续 {i + 1}/{len(parts)}）\n{p}" for i, p in enumerate(parts)]
+
+
 @dataclass(frozen=True)
 class Rendered:
     """One message in every form a channel needs (e-mail HTML may differ from the page: images by cid).

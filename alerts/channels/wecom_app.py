@@ -15,7 +15,7 @@ import threading
 import urllib.parse
 from datetime import datetime, timedelta
 
-from yuqing.alerts.channels.base import WINDOW, ChannelPlugin, Envelope, Rendered, fit_bytes, post_json
+from yuqing.alerts.channels.base import WINDOW, ChannelPlugin, Envelope, Rendered, fit_bytes, post_json, split_bytes
 from yuqing.alerts.outbox import Outgoing, RateLimited, SendError
 from yuqing.channel_config import WeComApp
 from yuqing.clock import Clock
@@ -25,6 +25,7 @@ from yuqing.vocabulary import Channel
 log = logging.getLogger(__name__)
 
 APP_MARKDOWN_BYTES = 2048  # message/send markdown.content limit
+APP_MAX_PARTS = 4  # a long message goes in at most this many application messages
 TOKEN_INVALID, TOKEN_EXPIRED = 40014, 42001
 RATE_LIMITED = 45009
 PERMANENT = {40001: "the application secret was rejected", 40013: "the corp id was rejected",
@@ -117,12 +118,18 @@ class WeComAppPlugin(ChannelPlugin):
         return cfg.channels.wecom_app is not None and bool(person.wecom_userid)
 
     def envelopes(self, cfg: AppConfig, people: list[Recipient], msg: Rendered) -> list[Envelope]:
-        """One markdown application message per person, cut to 2048 bytes."""
-        body = json.dumps({"msgtype": "markdown", "markdown": {"content": fit_bytes(msg.markdown.rstrip(),
-                                                                                      APP_MARKDOWN_BYTES)}},
-                          ensure_ascii=False)
-        return [Envelope(Channel.WECOM_APP, p.id, str(p.wecom_userid), msg.subject, body, None, f"wecom_app:{p.id}")
-                for p in people if self.reaches(cfg, p)]
+        """A markdown application message per person; one longer than 2048 bytes (a roll-up with a link per
+        incident) goes in up to APP_MAX_PARTS messages, cut between lines, rather than losing its end."""
+        out = []
+        for p in people:
+            if not self.reaches(cfg, p):
+                continue
+            parts = split_bytes(msg.markdown.rstrip(), APP_MARKDOWN_BYTES, APP_MAX_PARTS)
+            for i, part in enumerate(parts):
+                body = json.dumps({"msgtype": "markdown", "markdown": {"content": part}}, ensure_ascii=False)
+                suffix = f"wecom_app:{p.id}" if i == 0 else f"wecom_app:{p.id}:{i + 1}"
+                out.append(Envelope(Channel.WECOM_APP, p.id, str(p.wecom_userid), msg.subject, body, None, suffix))
+        return out
 
     def plain(self, cfg: AppConfig, people: list[Recipient], subject: str, text: str, key: str) -> list[Envelope]:
         body = json.dumps({"msgtype": "text", "text": {"content": fit_bytes(f"{subject}\n{text}", APP_MARKDOWN_BYTES)}},
