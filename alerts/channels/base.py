@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from yuqing.alerts.outbox import InlineImage, Outgoing, Sender, SendError
+from yuqing.alerts.outbox import InlineImage, Outgoing, RateLimited, Sender, SendError
 from yuqing.clock import Clock
 from yuqing.config import AppConfig, Recipient
 from yuqing.vocabulary import Channel
@@ -186,6 +186,19 @@ class RateWindow:
         if len(self.sent) >= per_minute:
             return self.sent[0] + WINDOW
         return None
+
+
+def admit(windows: dict[str, RateWindow], key: str, per_minute: int, now: datetime, where: str) -> RateWindow:
+    """A robot's window, with this send counted in it; SendError if the robot was rejected for good,
+    RateLimited while its minute is full or the service told us to wait."""
+    window = windows.setdefault(key, RateWindow())
+    if window.rejected:
+        raise SendError(window.rejected, permanent=True)
+    wait = window.wait_until(now, per_minute)
+    if wait is not None:
+        raise RateLimited(f"{where}: {per_minute} messages per minute reached", wait)
+    window.sent.append(now)
+    return window
 
 
 def post_json(url: str, payload: bytes | None, where: str, timeout: float,

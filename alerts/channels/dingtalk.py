@@ -23,6 +23,7 @@ from yuqing.alerts.channels.base import (
     GroupChannelPlugin,
     RateWindow,
     Rendered,
+    admit,
     fit_bytes,
     post_json,
     unknown_destination,
@@ -78,14 +79,8 @@ class DingTalkSender:
         robot = self.robots.get(robot_id)
         if robot is None:
             raise unknown_destination(PLUGIN, message)
-        window = self.windows.setdefault(robot_id, RateWindow())
-        if window.rejected:
-            raise SendError(window.rejected, permanent=True)
         now = self.clock.now()
-        wait = window.wait_until(now, robot.per_minute)
-        if wait is not None:
-            raise RateLimited(f"DingTalk robot {robot_id!r}: {robot.per_minute} messages per minute reached", wait)
-        window.sent.append(now)
+        window = admit(self.windows, robot_id, robot.per_minute, now, f"DingTalk robot {robot_id!r}")
         where = f"DingTalk robot {robot_id!r} ({robot.base_url})"
         _, reply = post_json(self.url(robot), message.body.encode("utf-8"), where, robot.timeout_seconds)
         code, errmsg = reply.get("errcode"), str(reply.get("errmsg", ""))[:200]

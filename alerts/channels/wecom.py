@@ -19,6 +19,7 @@ from yuqing.alerts.channels.base import (
     GroupChannelPlugin,
     RateWindow,
     Rendered,
+    admit,
     fit_bytes,
     post_json,
     unknown_destination,
@@ -66,14 +67,8 @@ class WeComSender:
         robot = self.robots.get(robot_id)
         if robot is None:
             raise unknown_destination(PLUGIN, message)
-        window = self.windows.setdefault(robot_id, RateWindow())
-        if window.rejected:
-            raise SendError(window.rejected, permanent=True)
         now = self.clock.now()
-        wait = window.wait_until(now, robot.per_minute)
-        if wait is not None:
-            raise RateLimited(f"WeCom robot {robot_id!r}: {robot.per_minute} messages per minute reached", wait)
-        window.sent.append(now)
+        window = admit(self.windows, robot_id, robot.per_minute, now, f"WeCom robot {robot_id!r}")
         where = f"WeCom robot {robot_id!r} ({robot.base_url})"
         _, reply = post_json(f"{robot.base_url}?key={robot.key.get_secret_value()}", message.body.encode("utf-8"),
                              where, self.timeout)
