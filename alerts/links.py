@@ -12,13 +12,14 @@ import hashlib
 import hmac
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from yuqing.alerts.messages import Personaliser, with_links
 from yuqing.config import AppConfig
 
 log = logging.getLogger(__name__)
@@ -103,11 +104,15 @@ def links_for(cfg: AppConfig, environ: Mapping[str, str] | None = None) -> Incid
 
 
 def incident_links(cfg: AppConfig, incident_id: int, now: datetime,
-                   environ: Mapping[str, str] | None = None) -> tuple[Callable[[str], str] | None, dict[str, Any]]:
-    """For one incident's messages: recipient id → that person's link, and what the templates need to
-    show it (nothing, and the command to type, when links are off)."""
+                   environ: Mapping[str, str] | None = None) -> tuple[Personaliser | None, dict[str, Any]]:
+    """For one incident's messages: what puts each audience's own link in a message (for route()), and
+    what the templates need to show it (nothing, and the command to type, when links are off)."""
     links = links_for(cfg, environ)
     if links is None:
         return None, {}
-    return (lambda recipient_id: links.url(incident_id, recipient_id, now)), {
+
+    def link(recipient_id: str) -> str:
+        return links.url(incident_id, recipient_id, now)
+
+    return (lambda msg, audience: with_links(msg, audience, link)), {
         "has_link": True, "link_days": cfg.settings.web.link_days}

@@ -191,10 +191,8 @@ def group_links(members: list[Recipient], link: LinkMaker) -> str:
     return " ".join(f"[{md(p.name, 20)}]({md_url(link(p.id))})" for p in members)
 
 
-def with_links(msg: Rendered, audience: list[Recipient], link: LinkMaker | None) -> Rendered:
+def with_links(msg: Rendered, audience: list[Recipient], link: LinkMaker) -> Rendered:
     """The message as this audience gets it: one person's own link, or each member's by name."""
-    if link is None:
-        return msg
     if len(audience) == 1:
         url = link(audience[0].id)
         text, page, markdown = url, html.escape(url), f"[{md(audience[0].name, 20)}]({md_url(url)})"
@@ -210,10 +208,9 @@ def with_links(msg: Rendered, audience: list[Recipient], link: LinkMaker | None)
 
 
 def route(cfg: AppConfig, ids: Iterable[str], channels: Iterable[str], msg: Rendered,
-          link: LinkMaker | None = None, exclude: Iterable[str] = (),
-          personalise: Personaliser | None = None) -> list[Envelope]:
+          personalise: Personaliser | None = None, exclude: Iterable[str] = ()) -> list[Envelope]:
     """Recipient and group ids to envelopes on the given channels, each audience (a person, or a group a
-    robot reaches) with its own incident links (or what `personalise` makes of the message for it); the
+    robot reaches) with what `personalise` makes of the message for it (its own incident links); the
     unreachable are logged."""
     skip = set(exclude)
     people = [p for p in cfg.channels.expand(list(ids)) if p.id not in skip]
@@ -223,7 +220,7 @@ def route(cfg: AppConfig, ids: Iterable[str], channels: Iterable[str], msg: Rend
     reached: set[str] = set()  # someone with an address whose channel sends nothing (SMS for level IV) is not
     for plugin in plugins:
         for audience in plugin.audiences(cfg, people):
-            own = personalise(msg, audience) if personalise else with_links(msg, audience, link)
+            own = personalise(msg, audience) if personalise else msg
             theirs = plugin.envelopes(cfg, audience, own)
             if theirs:
                 reached.update(p.id for p in audience)

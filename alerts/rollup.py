@@ -111,7 +111,7 @@ def enqueue_rollup(sess: Session, cfg: AppConfig, now: datetime, incidents: list
         theirs = [i for i in incidents if i.id in ids]
         top = max(theirs, key=lambda i: level_rank(i.level))
         rendered = rollup_rendered(cfg, _ordered(lines[i] for i in ids), title, intro, links is not None)
-        envelopes = route(cfg, people, cfg.plan.rule(top.level).channels, rendered, personalise=personalise)
+        envelopes = route(cfg, people, cfg.plan.rule(top.level).channels, rendered, personalise)
         listed = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:12]  # dedup keys hold 200 characters
         added += len(enqueue_envelopes(sess, now, f"{key}:{listed}", "alert", envelopes, incident_id=top.id))
     audit(sess, now, "incidents.rollup", key, incidents=[i.id for i in incidents], messages=added)
