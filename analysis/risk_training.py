@@ -263,7 +263,6 @@ class OutOfFold:
     classes: tuple[str, ...]
     readings: list[LexiconReading]
     models: list[HeadlineModel] = field(default_factory=list)  # one per fold, for measuring other texts
-    several: Several | None = None  # held-out titles joined into texts of several sentences
 
     @property
     def gold(self) -> np.ndarray:
@@ -353,8 +352,7 @@ def out_of_fold(shared: Sequence[Title], written: Sequence[Title], tagger: RiskT
         models.append(model)
         if progress:
             progress(f"fold {f + 1}/{FOLDS}: {len(shared) - len(held)} shared + {len(written)} written titles")
-    return OutOfFold(list(shared), folds, probs, classes, [tagger.read(t.text) for t in shared], models,
-                     several_of(shared, folds, models, tagger))
+    return OutOfFold(list(shared), folds, probs, classes, [tagger.read(t.text) for t in shared], models)
 
 
 def combined_out_of_fold(oof: OutOfFold) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -376,12 +374,10 @@ def combined_out_of_fold(oof: OutOfFold) -> tuple[np.ndarray, np.ndarray, np.nda
     return scores, crisis, negative
 
 
-def several_out_of_fold(oof: OutOfFold, own_thresholds: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Crisis and negative verdicts on the joined texts, each fold by a combiner fitted on the other folds
-    (with the thresholds for several sentences, or with own_thresholds=False the titles' ones)."""
-    several = oof.several
-    if several is None:
-        raise ValueError("no joined texts in this out-of-fold run")
+def several_out_of_fold(oof: OutOfFold, several: Several, own_thresholds: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Crisis and negative verdicts on the joined texts of these folds (several_of), each fold by a combiner
+    fitted on the other folds (with the thresholds for several sentences, or with own_thresholds=False the
+    titles' ones)."""
     rows, gold, folds = oof.combiner_rows(), oof.gold, np.array(oof.folds)
     crisis = np.zeros(len(several.gold), dtype=bool)
     negative = np.zeros(len(several.gold), dtype=bool)

@@ -32,7 +32,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -210,10 +210,10 @@ def cross_validation(shared: list[Title], written: list[Title], tagger: RiskTagg
 def several_sentences(oof: OutOfFold, tagger: RiskTagger) -> None:
     """Held-out titles joined to one or two ordinary titles of their fold, judged the shipped way and the
     previous way (the same fold models reading the whole text, at the titles' thresholds), in one run."""
-    several = oof.several
-    assert several is not None
-    previous = replace(oof, several=several_of(oof.titles, oof.folds, oof.models, tagger, sentences=False))
-    runs = {"shipped": several_out_of_fold(oof), "previous": several_out_of_fold(previous, own_thresholds=False)}
+    several = several_of(oof.titles, oof.folds, oof.models, tagger)
+    previous = several_of(oof.titles, oof.folds, oof.models, tagger, sentences=False)
+    runs = {"shipped": several_out_of_fold(oof, several),
+            "previous": several_out_of_fold(oof, previous, own_thresholds=False)}
     print(f"\nTexts of several sentences: each held-out title joined to ordinary titles of its fold "
           f"({np.mean([len(t) for t in several.texts]):.0f} characters on average)")
     print(f"  {'':34s} {'crisis P':>8s} {'R':>6s} {'F1':>6s}   negative: crises / non-crises")

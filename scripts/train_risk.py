@@ -44,6 +44,7 @@ from yuqing.analysis.risk_training import (
     out_of_fold,
     read_shared,
     read_written,
+    several_of,
     shared_available,
     train_model,
 )
@@ -74,8 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     classes = classes_of(shared)
     tagger = RiskTagger()
     oof = out_of_fold(shared, written, tagger, progress=lambda msg: print("  " + msg, file=sys.stderr))
-    several = oof.several
-    assert several is not None  # out_of_fold joins texts of several sentences by default
+    several = several_of(shared, oof.folds, oof.models, tagger)
     combiner = build_combiner(oof.combiner_rows(), oof.gold, several.rows[several.split], several.gold[several.split])
     labelled = label_written(written, shared, classes)
     meta = {
